@@ -1,11 +1,62 @@
-"""Entry point of the zei binary: `zei -c FILE` runs the daemon as PID 1, anything else is the CLI."""
+"""Entry point of the zei binary.
+
+Run as PID 1 with no command, zei is the daemon (zei.daemon). Every other invocation is the
+CLI (zei.cli), and the CLI first drops to the caller's real uid/gid with no supplementary
+groups — before it parses anything, reads a config, touches the socket or prints — so the
+suid bit gives a CLI caller nothing.
+"""
+from __future__ import annotations
+
+import os
 import sys
+
+# Variables that could change how zei or its services load code, scrubbed when zei runs
+# through the suid bit (glibc's own list for secure-mode programs, plus interpreters').
+UNSAFE_PREFIXES = ("PYTHON", "LD_", "NUITKA_", "MALLOC_", "GLIBC_TUNABLES")
+UNSAFE_NAMES = {"GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+                "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR",
+                "PERL5LIB", "PERL5OPT", "RUBYLIB", "RUBYOPT", "NODE_OPTIONS", "BASH_ENV", "ENV"}
+
+
+def is_setuid():
+    ruid, euid, _ = os.getresuid()
+    rgid, egid, _ = os.getresgid()
+    return ruid != euid or rgid != egid
+
+
+def scrub_environment(environ):
+    for key in list(environ):
+        if key.startswith(UNSAFE_PREFIXES) or key in UNSAFE_NAMES:
+            del environ[key]
 
 
 def main(argv=None):
-    from zei import __version__
-    print("zei", __version__)
-    return 0
+    from docopt import DocoptExit, docopt
+    from zei import __version__, cli, privileges
+
+    argv = sys.argv[1:] if argv is None else argv
+    pid1 = os.getpid() == 1
+    if not pid1:
+        privileges.drop_to_caller()
+    try:
+        args = docopt(cli.__doc__, argv, version=f"zei {__version__}")
+    except DocoptExit as e:
+        sys.stderr.write(f"zei: invalid command line\n{str(e).strip()}\n")
+        return cli.EXIT_USAGE
+    commands = ("list", "status", "start", "stop", "restart", "signal", "check")
+    if any(args[c] for c in commands):
+        if pid1:
+            privileges.drop_to_caller()
+        return cli.run(args)
+    if not pid1:
+        sys.stderr.write(cli.NOT_PID1.format(pid=os.getpid()))
+        return cli.EXIT_USAGE
+    if is_setuid():
+        scrub_environment(os.environ)
+    os.umask(0o022)
+    os.chdir("/")
+    from zei import daemon
+    return daemon.main(args["--config"], cli.socket_path(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,253 @@
+"""zei - an init system for containers: runs your services as PID 1.
+
+Usage:
+  zei [-c PATH] [--socket PATH]
+  zei [-c PATH] [--socket PATH] list [--json]
+  zei [-c PATH] [--socket PATH] status [SERVICE] [--json]
+  zei [-c PATH] [--socket PATH] start SERVICE
+  zei [-c PATH] [--socket PATH] stop SERVICE
+  zei [-c PATH] [--socket PATH] restart SERVICE
+  zei [-c PATH] [--socket PATH] signal SERVICE:SIGNAL
+  zei [-c PATH] check
+  zei -h | --help
+  zei --version
+
+Run with no command as PID 1 (the container's entrypoint), zei starts and supervises the
+services of its config. Every command talks to that daemon over its socket.
+
+Commands:
+  list              One row per service: state, pid, uptime, restarts, last exit.
+  status [SERVICE]  Details of one service (or all). Exit 0 running, 3 not running,
+                    4 unknown service, 1 other error: usable as an exec probe.
+  start SERVICE     Start a stopped service.
+  stop SERVICE      Stop a service (SIGTERM, then SIGKILL after shutdown_timeout);
+                    it stays stopped until started.
+  restart SERVICE   Stop the service gracefully and start it again.
+  signal SVC:SIG    Send a signal (HUP, SIGHUP, 1, ...) to the service's process group.
+  check             Validate the config file and report every problem; exit 0 or 2.
+
+Options:
+  -c PATH, --config PATH  Config file [default: /etc/zei/zei.yaml].
+  --socket PATH           Control socket (default: $ZEI_SOCKET or /run/zei/zei.sock).
+  --json                  Machine-readable output.
+  -h, --help              Show this help.
+  --version               Show the version.
+
+Exit codes: 0 success; 1 error (daemon unreachable, request refused); 2 bad usage or
+invalid config; 3 service not running (status); 4 unknown service (status).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from zei import __version__, client, config as config_mod, protocol
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+NOT_PID1 = """zei: the daemon runs only as PID 1 (this is pid {pid}).
+Use zei as a container's entrypoint, or test it with:
+    unshare --pid --mount --fork --mount-proc zei -c FILE
+Commands for a running zei: list, status [SERVICE], start SERVICE, stop SERVICE,
+restart SERVICE, signal SERVICE:SIGNAL, check.  See: zei --help
+"""
+SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
+           and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
+
+
+def parse_signal(text):
+    """'HUP', 'SIGHUP', 'hup', '1' -> 1. Raises ValueError listing the valid names."""
+    t = text.strip().upper()
+    if t.isdigit():
+        n = int(t)
+        if 1 <= n <= signal.SIGRTMAX:
+            return n
+    else:
+        name = t[3:] if t.startswith("SIG") else t
+        if name in SIGNALS:
+            return SIGNALS[name]
+    valid = ", ".join(sorted(SIGNALS, key=SIGNALS.get))
+    raise ValueError(f"unknown signal {text!r}; use a name (with or without SIG) or a number: {valid}")
+
+
+def socket_path(args):
+    return args.get("--socket") or os.environ.get("ZEI_SOCKET") or client.DEFAULT_SOCKET
+
+
+def run(args, out=sys.stdout, err=sys.stderr):
+    """Carry out a parsed CLI command (privileges already dropped). Returns the exit code."""
+    path = args["--config"]
+    if args["check"]:
+        return cmd_check(path, out, err)
+    sock = socket_path(args)
+    name = args["SERVICE"]
+    if args["signal"]:
+        target = args["SERVICE:SIGNAL"]
+        name, sep, sig_text = target.rpartition(":")
+        if not sep or not name or not sig_text:
+            err.write(f"zei: expected SERVICE:SIGNAL, e.g. web:HUP (got {target!r})\n")
+            return EXIT_USAGE
+        try:
+            signum = parse_signal(sig_text)
+        except ValueError as e:
+            err.write(f"zei: {e}\n")
+            return EXIT_USAGE
+        return cmd_action(sock, {"cmd": "signal", "service": name, "signal": signum}, out, err)
+    for verb in ("start", "stop", "restart"):
+        if args[verb]:
+            return cmd_action(sock, {"cmd": verb, "service": name}, out, err)
+    status = bool(args["status"])
+    return cmd_show(sock, path, name if status else None, status, args["--json"], out, err)
+
+
+def cmd_check(path, out, err):
+    from zei import daemon
+    try:
+        cfg = daemon.load_config(path)
+    except config_mod.ConfigError as e:
+        for p in e.problems:
+            err.write(f"{p}\n")
+        err.write(f"zei: {len(e.problems)} problem(s) in {path}\n")
+        return EXIT_USAGE
+    except OSError as e:
+        err.write(f"zei: cannot read {path}: {e.strerror}\n")
+        return EXIT_USAGE
+    out.write(f"{path}: ok, {len(cfg.services)} service(s): {', '.join(s.name for s in cfg.services)}\n")
+    return EXIT_OK
+
+
+def cmd_action(sock, payload, out, err):
+    timeout = 10.0 if payload["cmd"] == "signal" else 600.0
+    try:
+        reply = client.request(sock, payload, timeout)
+    except client.NoDaemon as e:
+        err.write(f"zei: {payload['cmd']} needs the running daemon: {e}\n")
+        return EXIT_ERROR
+    except protocol.ProtocolError as e:
+        err.write(f"zei: {e}\n")
+        return EXIT_ERROR
+    if not reply.get("ok"):
+        err.write(f"zei: {reply.get('error', 'request refused')}\n")
+        return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+    out.write(f"{reply.get('message', 'ok')}\n")
+    return EXIT_OK
+
+
+def cmd_show(sock, path, name, status, as_json, out, err):
+    payload = {"cmd": "status" if status else "list"}
+    if name:
+        payload["service"] = name
+    try:
+        reply = client.request(sock, payload, 10.0)
+    except client.NoDaemon as e:
+        return show_from_config(path, name, status, as_json, str(e), out, err)
+    except protocol.ProtocolError as e:
+        err.write(f"zei: {e}\n")
+        return EXIT_ERROR
+    if not reply.get("ok"):
+        err.write(f"zei: {reply.get('error', 'request refused')}\n")
+        return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+    services = reply["services"]
+    if as_json:
+        out.write(json.dumps({"daemon": True, "services": services}, indent=2) + "\n")
+    elif status:
+        out.write(render_status(services))
+    else:
+        out.write(render_list(services))
+    if status:
+        return EXIT_OK if all(s["state"] in ("running", "stopping") for s in services) else EXIT_NOT_RUNNING
+    return EXIT_OK
+
+
+def show_from_config(path, name, status, as_json, why, out, err):
+    from zei import daemon
+    try:
+        cfg = daemon.load_config(path)
+    except config_mod.ConfigError as e:
+        err.write(f"zei: daemon not running ({why}), and the config is invalid:\n{e}\n")
+        return EXIT_ERROR
+    except OSError as e:
+        err.write(f"zei: daemon not running ({why}), and cannot read {path}: {e.strerror}\n")
+        return EXIT_ERROR
+    specs = cfg.services
+    if name:
+        spec = cfg.service(name)
+        if spec is None:
+            err.write(f"zei: unknown service {name!r} in {path}\n")
+            return EXIT_UNKNOWN
+        specs = (spec,)
+    rows = [{"name": s.name, "state": "unknown", "pid": None, "uptime": None, "restarts": None,
+             "last_exit": None, "command": list(s.command), "user": s.user, "group": s.group,
+             "restart": s.restart, "max_restarts": s.max_restarts, "oneshot": s.oneshot,
+             "interval": s.interval, "depends_on": list(s.depends_on),
+             "reason": "daemon not running"} for s in specs]
+    if as_json:
+        out.write(json.dumps({"daemon": False, "config": path, "services": rows}, indent=2) + "\n")
+    else:
+        err.write(f"zei: daemon not running ({why}); showing {path}\n")
+        out.write(render_status(rows) if status else render_list(rows))
+    return EXIT_NOT_RUNNING if status else EXIT_OK
+
+
+def fmt_duration(seconds):
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def fmt_exit(last):
+    if not last:
+        return "-"
+    if "signal" in last:
+        try:
+            return signal.Signals(last["signal"]).name
+        except ValueError:
+            return f"signal {last['signal']}"
+    if "code" in last:
+        return f"exit {last['code']}"
+    return "error: " + str(last.get("error", "?"))
+
+
+def render_list(services):
+    head = ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT")
+    rows = [(s["name"], s["state"], str(s["pid"] or "-"), fmt_duration(s.get("uptime")),
+             "-" if s.get("restarts") is None else str(s["restarts"]), fmt_exit(s.get("last_exit")))
+            for s in services]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head) - 1)]
+    lines = []
+    for r in [head] + rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render_status(services):
+    blocks = []
+    for s in services:
+        lines = [f"{s['name']}: {s['state']}" + (f" ({s['reason']})" if s.get("reason") else "")]
+        if s.get("pid"):
+            lines.append(f"  pid:        {s['pid']}")
+        if s.get("uptime") is not None:
+            lines.append(f"  uptime:     {fmt_duration(s['uptime'])}")
+        if s.get("next_in") is not None:
+            lines.append(f"  next start: in {fmt_duration(s['next_in'])}")
+        lines.append(f"  command:    {' '.join(s['command'])}")
+        lines.append(f"  user:       {s['user']}" + (f" (group {s['group']})" if s.get("group") else ""))
+        policy = s["restart"] + (f", max {s['max_restarts']}" if s.get("max_restarts") else "")
+        lines.append(f"  restart:    {policy}")
+        if s.get("restarts") is not None:
+            lines.append(f"  restarts:   {s['restarts']}")
+        if s.get("oneshot"):
+            lines.append("  oneshot:    yes" + (f", every {s['interval']:g}s" if s.get("interval") else ""))
+        if s.get("depends_on"):
+            lines.append(f"  depends on: {', '.join(s['depends_on'])}")
+        lines.append(f"  last exit:  {fmt_exit(s.get('last_exit'))}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks) + "\n"

@@ -1,0 +1,31 @@
+"""Control requests to supervisor calls: pure, so the daemon and the tests share it.
+
+The server hands over a parsed request (zei.protocol) and an opaque token; answers come
+back as Reply actions, either at once (list, status, signal) or when the supervisor is done
+(start, stop, restart reply once the process has started or stopped).
+"""
+from __future__ import annotations
+
+from zei.actions import Reply
+
+
+def dispatch(sup, request, token, now, version="", pid=1):
+    cmd = request["cmd"]
+    if cmd == "ping":
+        return [Reply(token, {"ok": True, "pid": pid, "version": version})]
+    name = request.get("service")
+    if name is not None and name not in sup.services:
+        return [Reply(token, {"ok": False, "code": "unknown-service",
+                              "error": f"unknown service {name!r}; known: {', '.join(sup.services)}"})]
+    if cmd in ("list", "status"):
+        return [Reply(token, {"ok": True, "services": sup.status(now, name),
+                              "shutting_down": sup.shutting_down})]
+    if cmd == "start":
+        return sup.start(name, token, now)
+    if cmd == "stop":
+        return sup.stop(name, token, now)
+    if cmd == "restart":
+        return sup.restart(name, token, now)
+    if cmd == "signal":
+        return sup.send(name, request["signal"], token, now)
+    return [Reply(token, {"ok": False, "error": f"unknown command {cmd!r}"})]

@@ -1,0 +1,185 @@
+"""Output: services' lines and zei's own events, tagged, on zei's stdout.
+
+Text format (default), one line each:
+    web[out] GET / 200               a line the service wrote to stdout ("err" for stderr)
+    web[warn] cache miss key=k1      a JSON log line of a `json_logs` service, at its level
+    zei[info] web: started (pid 12)  zei's own event about a service
+`ZEI_LOG_FORMAT=json` writes one JSON object per line instead, with time, level, source,
+stream (for service output), msg and the service's own fields.
+
+LineSplitter turns a pipe's byte stream into whole lines: a partial line waits for the
+rest, a line longer than MAX_LINE is cut into MAX_LINE pieces (never dropped), and
+finish() hands out what is left when the pipe closes. Output writes each batch of lines
+with as few write() calls as possible, so lines from one read never interleave mid-line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+MAX_LINE = 16 * 1024
+LEVELS = {
+    "trace": "debug", "debug": "debug", "dbg": "debug",
+    "info": "info", "information": "info", "notice": "info",
+    "warn": "warn", "warning": "warn",
+    "error": "error", "err": "error", "critical": "error", "crit": "error",
+    "fatal": "fatal", "panic": "fatal", "alert": "fatal", "emerg": "fatal",
+}
+NUMERIC_LEVELS = ((60, "fatal"), (50, "error"), (40, "warn"), (30, "info"))   # pino/bunyan
+LEVEL_KEYS = ("level", "severity", "lvl")
+MESSAGE_KEYS = ("msg", "message")
+STREAM_TAG = {"stdout": "out", "stderr": "err"}
+
+
+class LineSplitter:
+    __slots__ = ("partial",)
+
+    def __init__(self):
+        self.partial = b""
+
+    def feed(self, data):
+        """Complete lines (without their newline) found so far."""
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        if len(self.partial) > MAX_LINE:
+            cut = len(self.partial) - len(self.partial) % MAX_LINE
+            lines.append(self.partial[:cut])
+            self.partial = self.partial[cut:]
+        if any(len(line) > MAX_LINE for line in lines):
+            lines = [piece for line in lines for piece in _pieces(line)]
+        return lines
+
+    def finish(self):
+        rest, self.partial = self.partial, b""
+        return list(_pieces(rest)) if rest else []
+
+
+def _pieces(line):
+    if len(line) <= MAX_LINE:
+        yield line
+        return
+    for i in range(0, len(line), MAX_LINE):
+        yield line[i:i + MAX_LINE]
+
+
+def normalize_level(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return next((name for floor, name in NUMERIC_LEVELS if value >= floor), "debug")
+    if isinstance(value, str):
+        return LEVELS.get(value.strip().lower())
+    return None
+
+
+def parse_json_line(text):
+    """(level, message, [(key, value), ...]) for a JSON-object log line, else None."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    try:
+        obj = json.loads(stripped)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    level, message = "info", ""
+    for key in LEVEL_KEYS:
+        if key in obj:
+            level = normalize_level(obj.pop(key)) or "info"
+            break
+    for key in MESSAGE_KEYS:
+        if key in obj:
+            value = obj.pop(key)
+            message = value if isinstance(value, str) else json.dumps(value)
+            break
+    for key in ("time", "ts", "timestamp"):
+        obj.pop(key, None)
+    return level, message, list(obj.items())
+
+
+def _fmt_value(value):
+    if isinstance(value, str):
+        return value if value and " " not in value and '"' not in value else json.dumps(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+RANK = {"debug": 0, "info": 1, "warn": 2, "error": 3, "fatal": 4}
+
+
+class Output:
+    def __init__(self, fd=1, fmt="text", level="info"):
+        self.fd = fd
+        self.json = fmt == "json"
+        self.min_rank = RANK.get(level, 1)
+
+    # --- zei's own events ------------------------------------------------------------
+    def event(self, level, source, message, fields=()):
+        if RANK.get(level, 1) < self.min_rank:
+            return
+        if self.json:
+            obj = {"time": _now(), "level": level, "source": "zei"}
+            if source != "zei":
+                obj["service"] = source
+            obj["msg"] = message
+            obj.update(fields)
+            self.write(json.dumps(obj) + "\n")
+        else:
+            who = "" if source == "zei" else f"{source}: "
+            extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
+            self.write(f"zei[{level}] {who}{message}{extra}\n")
+
+    # --- service output --------------------------------------------------------------
+    def lines(self, source, stream, lines, json_logs=False):
+        if not lines:
+            return
+        if json_logs:
+            self.write("".join(self._json_log(source, stream, line) for line in lines))
+        elif self.json:
+            base = {"level": "info", "source": source, "stream": stream}
+            ts = _now()
+            self.write("".join(json.dumps({"time": ts, **base, "msg": line.decode("utf-8", "replace")})
+                               + "\n" for line in lines))
+        else:
+            prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
+            self.write_bytes(b"".join(prefix + line + b"\n" for line in lines))
+
+    def _json_log(self, source, stream, line):
+        text = line.decode("utf-8", "replace")
+        parsed = parse_json_line(text)
+        if parsed is None:
+            if self.json:
+                return json.dumps({"time": _now(), "level": "info", "source": source,
+                                   "stream": stream, "msg": text}) + "\n"
+            return f"{source}[{STREAM_TAG[stream]}] {text}\n"
+        level, message, fields = parsed
+        if self.json:
+            obj = {"time": _now(), "level": level, "source": source, "stream": stream, "msg": message}
+            for k, v in fields:
+                obj.setdefault(k, v)
+            return json.dumps(obj) + "\n"
+        extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
+        return f"{source}[{level}] {message}{extra}\n"
+
+    # --- the descriptor ----------------------------------------------------------------
+    def write(self, text):
+        self.write_bytes(text.encode("utf-8", "replace"))
+
+    def write_bytes(self, data):
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except BlockingIOError:
+                time.sleep(0.001)        # someone made our stdout non-blocking; wait it out
+                continue
+            except OSError:
+                return                   # stdout is gone: nothing sensible left to do
+            view = view[n:]
+
+
+def _now():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"

@@ -1,0 +1,89 @@
+"""The control protocol: newline-delimited JSON, shared by the daemon's server and the CLI.
+
+One request per line, one reply per line, both JSON objects (UTF-8):
+
+    {"cmd": "list"}                                 -> {"ok": true, "services": [ {...}, ... ]}
+    {"cmd": "status", "service": "web"}             -> {"ok": true, "services": [ {...} ]}
+    {"cmd": "start" | "stop" | "restart", "service": "web"}
+                                                    -> {"ok": true, "message": "..."}
+    {"cmd": "signal", "service": "web", "signal": 1}-> {"ok": true, "message": "..."}
+    {"cmd": "ping"}                                 -> {"ok": true, "pid": 1, "version": "..."}
+    any failure                                     -> {"ok": false, "error": "one line", "code": "..."}
+
+Limits: a request line is at most MAX_REQUEST bytes; a longer one is refused and the
+connection closed. Decoder is incremental and pure: bytes in (split or merged any way),
+requests or errors out. Nothing here does I/O.
+"""
+from __future__ import annotations
+
+import json
+
+MAX_REQUEST = 4096
+MAX_REPLY = 1 << 20
+COMMANDS = {"list": (), "status": (), "ping": (), "start": ("service",), "stop": ("service",),
+            "restart": ("service",), "signal": ("service", "signal")}
+
+
+class ProtocolError(Exception):
+    """A malformed request; the message is the one-line reason sent back."""
+
+
+class Decoder:
+    """Incremental newline framing with a size bound."""
+
+    def __init__(self, limit=MAX_REQUEST):
+        self.buf = b""
+        self.limit = limit
+
+    def feed(self, data):
+        """Returns a list of complete frames (bytes). Raises ProtocolError when over the limit."""
+        self.buf += data
+        frames = []
+        while True:
+            i = self.buf.find(b"\n")
+            if i < 0:
+                break
+            frame, self.buf = self.buf[:i], self.buf[i + 1:]
+            if len(frame) > self.limit:
+                raise ProtocolError(f"request too long (limit {self.limit} bytes)")
+            if frame.strip():
+                frames.append(frame)
+        if len(self.buf) > self.limit:
+            raise ProtocolError(f"request too long (limit {self.limit} bytes)")
+        return frames
+
+
+def encode(obj):
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def parse_request(frame):
+    """A validated request dict from one frame; raises ProtocolError."""
+    try:
+        obj = json.loads(frame.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("not a JSON request") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("a request must be a JSON object")
+    cmd = obj.get("cmd")
+    if cmd not in COMMANDS:
+        raise ProtocolError(f"unknown command {cmd!r}; expected one of {', '.join(sorted(COMMANDS))}")
+    for key in COMMANDS[cmd]:
+        if key not in obj:
+            raise ProtocolError(f"{cmd}: missing {key!r}")
+    if "service" in obj and obj["service"] is not None and not isinstance(obj["service"], str):
+        raise ProtocolError("'service' must be a string")
+    if cmd == "signal" and (not isinstance(obj["signal"], int) or isinstance(obj["signal"], bool)
+                            or not 1 <= obj["signal"] <= 64):
+        raise ProtocolError("'signal' must be a signal number 1-64")
+    return obj
+
+
+def parse_reply(frame):
+    try:
+        obj = json.loads(frame.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("the daemon sent a reply that is not JSON") from None
+    if not isinstance(obj, dict) or "ok" not in obj:
+        raise ProtocolError("the daemon sent a malformed reply")
+    return obj

@@ -1,0 +1,475 @@
+"""The pure core: every decision zei makes about services, as (state, event, now) -> actions.
+
+All state-machine rules live in this file. Nothing here performs I/O, reads a clock or
+imports the shell: each event method takes `now` (monotonic seconds) and returns a list of
+actions (zei.actions) for the shell to carry out; `next_deadline()` tells the shell how long
+it may sleep. Tests drive it with replayed event histories and a fake clock.
+
+Theory of operation
+-------------------
+Each service is a small state machine (states below, allowed moves in TRANSITIONS). A move
+outside the table raises InvalidTransition naming the service, the state and the event, and
+leaves the state unchanged.
+
+    waiting ──deps up──► starting ──spawned──► running ──exit──► policy decides:
+       │                    │ spawn failed ──────────────────────┘   backoff  (restart at deadline)
+       └─dep failed─► blocked                                          scheduled (oneshot interval)
+                                                                       exited   (done, exit 0)
+                                                                       failed   (gave up)
+    running ──stop/restart request──► stopping ──exit──► stopped | starting (restart)
+                                         └─ grace over: SIGKILL to its group
+
+Dependencies: a service starts once each dependency is up: running, or (a oneshot, or any
+service) has exited 0 at least once. A dependency that is failed or blocked blocks its
+dependents; they start if it later comes up (e.g. after `zei start`).
+
+Shutdown: one budget (`shutdown_timeout`) for everything. Pending starts are cancelled;
+services receive SIGTERM in reverse dependency order (a service is stopped once no running
+service depends on it); when no service runs, the remaining processes (orphans) get SIGTERM;
+at the deadline everything left gets SIGKILL. zei exits as soon as no child is left
+(the shell reports that with no_children()). Exit code: 0 if nothing had to be killed, 1 if
+SIGKILL was needed.
+
+Invariants (tested with hypothesis): a service has at most one live pid; no Spawn is issued
+for a service whose process is alive; shutdown always ends in Exit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from zei.actions import Exit, Kill, KillAll, Log, Reply, Spawn
+from zei.config import dependency_order
+
+SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM = 1, 2, 3, 9, 10, 12, 15
+SIGNAL_NAMES = {
+    1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 5: "TRAP", 6: "ABRT", 7: "BUS", 8: "FPE",
+    9: "KILL", 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM",
+    16: "STKFLT", 17: "CHLD", 18: "CONT", 19: "STOP", 20: "TSTP", 21: "TTIN", 22: "TTOU",
+    23: "URG", 24: "XCPU", 25: "XFSZ", 26: "VTALRM", 27: "PROF", 28: "WINCH", 29: "IO",
+    30: "PWR", 31: "SYS",
+}
+FORWARDED = (SIGHUP, SIGUSR1, SIGUSR2)
+SHUTDOWN_SIGNALS = (SIGTERM, SIGINT, SIGQUIT)
+KILL_GRACE_AFTER_DEADLINE = 2.0   # how long to wait for SIGKILLed processes before exiting anyway
+
+WAITING, BLOCKED, STARTING, RUNNING, STOPPING = "waiting", "blocked", "starting", "running", "stopping"
+BACKOFF, SCHEDULED, EXITED, FAILED, STOPPED = "backoff", "scheduled", "exited", "failed", "stopped"
+
+TRANSITIONS = {
+    WAITING: {STARTING, BLOCKED, STOPPED},
+    BLOCKED: {WAITING, STARTING, STOPPED},
+    STARTING: {RUNNING, BACKOFF, SCHEDULED, FAILED, STOPPED},
+    RUNNING: {STOPPING, BACKOFF, SCHEDULED, EXITED, FAILED, STOPPED},
+    STOPPING: {STOPPED, STARTING, BACKOFF, SCHEDULED, EXITED, FAILED},
+    BACKOFF: {STARTING, STOPPED},
+    SCHEDULED: {STARTING, STOPPED},
+    EXITED: {STARTING, STOPPED},
+    FAILED: {STARTING, STOPPED},
+    STOPPED: {STARTING, STOPPED},
+}
+ALIVE = (RUNNING, STOPPING)        # states with a live process
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def signal_name(sig):
+    return "SIG" + SIGNAL_NAMES.get(sig, str(sig))
+
+
+def describe_exit(code, sig):
+    return f"killed by {signal_name(sig)}" if sig is not None else f"exit code {code}"
+
+
+@dataclass
+class Service:
+    spec: object
+    state: str = WAITING
+    pid: Optional[int] = None
+    started_at: Optional[float] = None       # when the current/last process started
+    changed_at: float = 0.0                  # when the state last changed
+    restarts: int = 0                        # automatic restarts since boot or the last manual start
+    runs: int = 0
+    last_exit: Optional[dict] = None         # {"code": n} | {"signal": n} | {"error": text}
+    deadline: Optional[float] = None         # backoff/scheduled restart, or SIGKILL time when stopping
+    reason: str = ""                         # why it is blocked / failed / stopped
+    succeeded: bool = False                  # exited 0 at least once (satisfies dependents)
+    then_start: bool = False                 # stopping for a restart
+    waiters: list = field(default_factory=list)   # (token, verb) awaiting a reply
+    term_sent: bool = False
+
+    @property
+    def name(self):
+        return self.spec.name
+
+
+class Supervisor:
+    def __init__(self, config):
+        self.config = config
+        self.order = dependency_order(config.services)
+        self.services = {s.name: Service(spec=s) for s in config.services}
+        self.by_pid = {}
+        self.shutting_down = False
+        self.shutdown_deadline = None
+        self.hard_deadline = None
+        self.orphans_termed = False
+        self.forced = False
+        self.exit_code = None
+        self.dependents = {n: [] for n in self.services}
+        for s in config.services:
+            for d in s.depends_on:
+                self.dependents[d].append(s.name)
+
+    # ---- state moves ------------------------------------------------------------------
+    def _move(self, svc, new, event, now):
+        if new not in TRANSITIONS[svc.state]:
+            raise InvalidTransition(f"service {svc.name}: cannot go from {svc.state} to {new} on {event}")
+        svc.state = new
+        svc.changed_at = now
+
+    # ---- events -----------------------------------------------------------------------
+    def boot(self, now):
+        out = [Log("info", "zei", f"starting {len(self.services)} service(s)")]
+        for svc in self.services.values():
+            svc.changed_at = now
+        out += self._advance(now)
+        return out
+
+    def spawned(self, name, pid, now):
+        svc = self.services[name]
+        self._move(svc, RUNNING, "spawned", now)
+        svc.pid = pid
+        svc.started_at = now
+        svc.runs += 1
+        svc.term_sent = False
+        self.by_pid[pid] = svc
+        out = [Log("info", name, f"started (pid {pid})")]
+        out += self._answer(svc, True, f"{name} started (pid {pid})")
+        out += self._advance(now)
+        return out
+
+    def spawn_failed(self, name, error, now):
+        svc = self.services[name]
+        svc.last_exit = {"error": error}
+        svc.started_at = None
+        out = [Log("error", name, f"could not start: {error}")]
+        out += self._answer(svc, False, f"{name} could not start: {error}")
+        if self.shutting_down:
+            self._move(svc, STOPPED, "spawn failed", now)
+            return out + self._shutdown_progress(now)
+        out += self._after_run(svc, ok=False, now=now)
+        return out + self._advance(now)
+
+    def exited(self, pid, code, sig, now):
+        """A child was reaped: `code` for a normal exit, `sig` for a signal death."""
+        svc = self.by_pid.pop(pid, None)
+        if svc is None or svc.pid != pid:
+            return [Log("debug", "zei", f"reaped orphan pid {pid} ({describe_exit(code, sig)})")]
+        svc.pid = None
+        svc.last_exit = {"signal": sig} if sig is not None else {"code": code}
+        ok = sig is None and code == 0
+        if ok:
+            svc.succeeded = True
+        ran = now - svc.started_at if svc.started_at is not None else 0.0
+        how = describe_exit(code, sig)
+        out = []
+        if self.shutting_down:
+            self._move(svc, STOPPED, "exit", now)
+            svc.reason = "zei shut down"
+            out.append(Log("info", svc.name, f"stopped ({how})"))
+            out += self._answer(svc, False, f"{svc.name} stopped: zei is shutting down")
+            return out + self._shutdown_progress(now)
+        if svc.state == STOPPING:
+            out.append(Log("info", svc.name, f"stopped ({how})"))
+            if svc.then_start:
+                svc.then_start = False
+                svc.restarts = 0
+                return out + self._start(svc, now, "restart")
+            self._move(svc, STOPPED, "exit", now)
+            svc.reason = "stopped on request"
+            return out + self._answer(svc, True, f"{svc.name} stopped ({how})") + self._advance(now)
+        level = "info" if ok else "warn"
+        out.append(Log(level, svc.name, f"exited ({how}) after {ran:.3f}s"))
+        out += self._after_run(svc, ok, now)
+        return out + self._advance(now)
+
+    def signal(self, sig, now):
+        """A signal reached PID 1."""
+        if sig in SHUTDOWN_SIGNALS:
+            if self.shutting_down:
+                return [Log("warn", "zei", f"received {signal_name(sig)} again; shutdown already in progress")]
+            return self.shutdown(now, f"received {signal_name(sig)}")
+        if sig in FORWARDED:
+            alive = [s for s in self.services.values() if s.state in ALIVE]
+            out = [Log("info", "zei", f"received {signal_name(sig)}; forwarding to "
+                       + (", ".join(s.name for s in alive) if alive else "no running service"))]
+            out += [Kill(s.name, s.pid, sig) for s in alive]
+            return out
+        return []
+
+    def tick(self, now):
+        """Deadlines that are due."""
+        out = []
+        if self.shutting_down:
+            if self.hard_deadline is not None and now >= self.hard_deadline:
+                if self.exit_code is None:
+                    self.exit_code = 1
+                    out.append(Log("error", "zei", "processes survived SIGKILL; exiting anyway"))
+                    out.append(Exit(1))
+                return out
+            if self.shutdown_deadline is not None and now >= self.shutdown_deadline and not self.forced:
+                self.forced = True
+                self.hard_deadline = now + KILL_GRACE_AFTER_DEADLINE
+                alive = [s for s in self.services.values() if s.state in ALIVE]
+                names = ", ".join(s.name for s in alive) or "orphaned processes"
+                out.append(Log("warn", "zei", f"shutdown timeout ({self.config.shutdown_timeout:g}s) "
+                                                f"reached; sending SIGKILL to {names}"))
+                out += [Kill(s.name, s.pid, SIGKILL) for s in alive]
+                out.append(KillAll(SIGKILL))
+            return out
+        for name in self.order:
+            svc = self.services[name]
+            if svc.deadline is None or now < svc.deadline:
+                continue
+            if svc.state == STOPPING:
+                svc.deadline = None
+                out.append(Log("warn", name, f"did not stop within {self.config.shutdown_timeout:g}s; "
+                                             "sending SIGKILL"))
+                out.append(Kill(name, svc.pid, SIGKILL))
+            elif svc.state in (BACKOFF, SCHEDULED):
+                out += self._start(svc, now, "timer")
+        return out
+
+    def no_children(self, now):
+        """The reaper found no child left at all."""
+        if not self.shutting_down or self.exit_code is not None:
+            return []
+        if any(s.state in ALIVE for s in self.services.values()):
+            return []
+        if not self.orphans_termed and not self.forced:
+            return []          # the orphan TERM is issued in _shutdown_progress; wait for it
+        self.exit_code = 1 if self.forced else 0
+        return [Log("info", "zei", "all processes stopped; exiting with code %d" % self.exit_code),
+                Exit(self.exit_code)]
+
+    # ---- control requests -------------------------------------------------------------
+    def start(self, name, token, now):
+        svc = self.services[name]
+        if self.shutting_down:
+            return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
+        if svc.state in ALIVE:
+            return [Reply(token, {"ok": True, "message": f"{name} is already running (pid {svc.pid})"})]
+        svc.restarts = 0
+        svc.waiters.append(token)
+        return [Log("info", name, "start requested")] + self._start(svc, now, "start request") \
+            + self._advance(now)
+
+    def stop(self, name, token, now):
+        svc = self.services[name]
+        if self.shutting_down:
+            return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
+        svc.then_start = False
+        if svc.state == RUNNING:
+            svc.waiters.append(token)
+            return [Log("info", name, "stop requested")] + self._term(svc, now)
+        if svc.state == STOPPING:
+            svc.waiters.append(token)
+            return []
+        was = svc.state
+        svc.deadline = None
+        svc.reason = "stopped on request"
+        self._move(svc, STOPPED, "stop request", now)
+        return [Reply(token, {"ok": True, "message": f"{name} was not running ({was}); now stopped"})]
+
+    def restart(self, name, token, now):
+        svc = self.services[name]
+        if self.shutting_down:
+            return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
+        svc.waiters.append(token)
+        if svc.state == RUNNING:
+            svc.then_start = True
+            return [Log("info", name, "restart requested")] + self._term(svc, now)
+        if svc.state == STOPPING:
+            svc.then_start = True
+            return []
+        svc.restarts = 0
+        return [Log("info", name, "restart requested")] + self._start(svc, now, "restart request") \
+            + self._advance(now)
+
+    def send(self, name, sig, token, now):
+        svc = self.services[name]
+        if svc.state not in ALIVE:
+            return [Reply(token, {"ok": False, "error": f"{name} is not running ({svc.state})"})]
+        return [Log("info", name, f"sending {signal_name(sig)} (requested)"),
+                Kill(name, svc.pid, sig),
+                Reply(token, {"ok": True, "message": f"sent {signal_name(sig)} to {name} (pid {svc.pid})"})]
+
+    # ---- shutdown ---------------------------------------------------------------------
+    def shutdown(self, now, why):
+        self.shutting_down = True
+        self.shutdown_deadline = now + self.config.shutdown_timeout
+        out = [Log("info", "zei", f"{why}; stopping services (timeout {self.config.shutdown_timeout:g}s)")]
+        for svc in self.services.values():
+            if svc.state not in ALIVE and svc.state != STOPPED:
+                svc.deadline = None
+                self._move(svc, STOPPED, "shutdown", now)
+                svc.reason = "zei shut down"
+            if svc.state == STOPPING:
+                svc.then_start = False
+                svc.deadline = None
+            for token in svc.waiters:
+                out.append(Reply(token, {"ok": False, "error": "zei is shutting down"}))
+            svc.waiters.clear()
+        return out + self._shutdown_progress(now)
+
+    def _shutdown_progress(self, now):
+        out = []
+        alive = [s for s in self.services.values() if s.state in ALIVE]
+        for svc in alive:
+            if svc.term_sent:
+                continue
+            if any(self.services[d].state in ALIVE for d in self.dependents[svc.name]):
+                continue         # a dependent still runs: stop it first
+            if svc.state == RUNNING:
+                self._move(svc, STOPPING, "shutdown", now)
+            svc.term_sent = True
+            out.append(Log("info", svc.name, f"sending SIGTERM (pid {svc.pid})"))
+            out.append(Kill(svc.name, svc.pid, SIGTERM))
+        if not alive and not self.orphans_termed and not self.forced:
+            self.orphans_termed = True
+            out.append(KillAll(SIGTERM))
+        return out
+
+    # ---- helpers ----------------------------------------------------------------------
+    def _term(self, svc, now):
+        self._move(svc, STOPPING, "stop", now)
+        svc.deadline = now + self.config.shutdown_timeout
+        svc.term_sent = True
+        return [Kill(svc.name, svc.pid, SIGTERM)]
+
+    def _start(self, svc, now, event):
+        self._move(svc, STARTING, event, now)
+        svc.deadline = None
+        svc.reason = ""
+        return [Spawn(svc.name)]
+
+    def _answer(self, svc, ok, message):
+        out = [Reply(t, {"ok": ok, ("message" if ok else "error"): message}) for t in svc.waiters]
+        svc.waiters.clear()
+        return out
+
+    def _after_run(self, svc, ok, now):
+        """The restart policy: what follows a finished (or failed-to-start) run."""
+        spec = svc.spec
+        if spec.oneshot and ok:
+            svc.restarts = 0
+            if spec.interval is not None:
+                return self._schedule(svc, SCHEDULED, now + spec.interval, now,
+                                      f"next run in {spec.interval:g}s")
+            self._move(svc, EXITED, "exit", now)
+            svc.reason = "completed"
+            return []
+        wants = spec.restart == "always" or (spec.restart == "on-failure" and not ok)
+        if wants:
+            if spec.max_restarts and svc.restarts >= spec.max_restarts:
+                msg = f"gave up after {svc.restarts} restart(s) (max_restarts {spec.max_restarts})"
+                if spec.interval is not None:
+                    svc.restarts = 0
+                    return self._schedule(svc, SCHEDULED, now + spec.interval, now,
+                                          msg + f"; next run in {spec.interval:g}s")
+                self._move(svc, FAILED, "exit", now)
+                svc.reason = msg
+                return [Log("error", svc.name, msg)]
+            svc.restarts += 1
+            return self._schedule(svc, BACKOFF, now + spec.restart_delay, now,
+                                  f"restarting in {spec.restart_delay:g}s (restart {svc.restarts}"
+                                  + (f" of {spec.max_restarts})" if spec.max_restarts else ")"))
+        if spec.interval is not None:
+            return self._schedule(svc, SCHEDULED, now + spec.interval, now,
+                                  f"next run in {spec.interval:g}s")
+        if ok:
+            self._move(svc, EXITED, "exit", now)
+            svc.reason = "exited cleanly; restart policy " + spec.restart
+            return []
+        self._move(svc, FAILED, "exit", now)
+        svc.reason = "failed; restart policy " + spec.restart
+        return []
+
+    def _schedule(self, svc, state, when, now, message):
+        self._move(svc, state, "exit", now)
+        svc.deadline = when
+        return [Log("info", svc.name, message)]
+
+    def _dep_up(self, dep):
+        """A dependency is up once it runs (a long-running service) or has exited 0."""
+        return dep.succeeded or (dep.state == RUNNING and not dep.spec.oneshot)
+
+    def _advance(self, now):
+        """Start waiting services whose dependencies are up; block those with a failed one."""
+        if self.shutting_down:
+            return []
+        out = []
+        for name in self.order:
+            svc = self.services[name]
+            if svc.state not in (WAITING, BLOCKED):
+                continue
+            deps = [self.services[d] for d in svc.spec.depends_on]
+            dead = [d.name for d in deps if d.state in (FAILED, BLOCKED) and not d.succeeded]
+            if dead:
+                if svc.state != BLOCKED:
+                    self._move(svc, BLOCKED, "dependency failed", now)
+                    svc.reason = "dependency failed: " + ", ".join(dead)
+                    out.append(Log("error", name, f"not starting: {svc.reason}"))
+                continue
+            if all(self._dep_up(d) for d in deps):
+                if svc.state == BLOCKED:
+                    self._move(svc, WAITING, "dependency up", now)
+                out += self._start(svc, now, "dependencies up")
+            elif svc.state == BLOCKED:
+                self._move(svc, WAITING, "dependency recovering", now)
+                svc.reason = "waiting for " + ", ".join(d.name for d in deps if not self._dep_up(d))
+            else:
+                svc.reason = "waiting for " + ", ".join(d.name for d in deps if not self._dep_up(d))
+        return out
+
+    # ---- queries ----------------------------------------------------------------------
+    def next_deadline(self):
+        if self.exit_code is not None:
+            return None
+        if self.shutting_down:
+            times = [t for t in (self.shutdown_deadline if not self.forced else None,
+                                 self.hard_deadline) if t is not None]
+            return min(times) if times else None
+        times = [s.deadline for s in self.services.values() if s.deadline is not None]
+        return min(times) if times else None
+
+    def status(self, now, name=None):
+        """Plain data for `zei list` / `zei status`."""
+        names = [name] if name else [s.name for s in self.config.services]
+        return [self._describe(self.services[n], now) for n in names]
+
+    def _describe(self, svc, now):
+        spec = svc.spec
+        alive = svc.state in ALIVE
+        return {
+            "name": svc.name,
+            "state": svc.state,
+            "pid": svc.pid,
+            "uptime": round(now - svc.started_at, 3) if alive and svc.started_at is not None else None,
+            "since": round(now - svc.changed_at, 3),
+            "restarts": svc.restarts,
+            "runs": svc.runs,
+            "last_exit": svc.last_exit,
+            "reason": svc.reason,
+            "next_in": round(svc.deadline - now, 3) if svc.deadline is not None and not alive else None,
+            "command": list(spec.command),
+            "user": spec.user,
+            "group": spec.group,
+            "restart": spec.restart,
+            "max_restarts": spec.max_restarts,
+            "oneshot": spec.oneshot,
+            "interval": spec.interval,
+            "depends_on": list(spec.depends_on),
+        }

@@ -1,0 +1,78 @@
+"""User and group lookup: names (or numeric ids) to uid, gid, supplementary groups and home.
+
+The only module that reads the passwd/group databases. Numeric ids that have no entry are
+accepted, like docker's `--user 1234`: they run with that uid, gid = uid unless a group is
+given, no supplementary groups and HOME=/.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    uid: int
+    gid: int
+    groups: tuple
+    home: str
+
+
+class UnknownUser(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class NumericUser:
+    """A numeric uid with no passwd entry."""
+    uid: int
+
+
+def lookup_user(name):
+    """pwd entry for a name or numeric uid, or None."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    if name.isdigit():
+        try:
+            return pwd.getpwuid(int(name))
+        except KeyError:
+            return NumericUser(int(name))
+    return None
+
+
+def lookup_group(name):
+    """gid for a group name or numeric gid, or None."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        pass
+    if name.isdigit():
+        return int(name)
+    return None
+
+
+def resolve(user, group=None):
+    """The identity a service runs as. Raises UnknownUser with a one-line reason."""
+    entry = lookup_user(user)
+    if entry is None:
+        raise UnknownUser(f"no such user {user!r}")
+    if isinstance(entry, NumericUser):
+        uid, name, gid, home = entry.uid, user, entry.uid, "/"
+        groups = ()
+    else:
+        uid, name, gid, home = entry.pw_uid, entry.pw_name, entry.pw_gid, entry.pw_dir or "/"
+        groups = None
+    if group is not None:
+        g = lookup_group(group)
+        if g is None:
+            raise UnknownUser(f"no such group {group!r}")
+        gid = g
+    if groups is None:
+        # The user's own supplementary groups (as `id USER` shows), plus the chosen gid.
+        groups = tuple(sorted(set(os.getgrouplist(name, gid))))
+    return Identity(user=name, uid=uid, gid=gid, groups=groups, home=home)
