@@ -1,0 +1,186 @@
+"""Running services: start order, restart policy, oneshots, spawn failures, environment."""
+import re
+import signal
+
+from conftest import PROBE, PYTHON3, probe, q
+
+
+def test_starts_services_and_stops_cleanly_on_term(zei_run):
+    z = zei_run(f"""
+shutdown_timeout: 5s
+services:
+  web:
+    command: {probe()}
+  worker:
+    command: {q("sleep", "1000")}
+""")
+    z.wait_log(r"^web\[out\] ready ")
+    z.wait_log(r"worker: started")
+    procs = z.processes()
+    assert procs[1][2] in ("zei", "python", "python3", "python3.11")
+    z.signal(signal.SIGTERM)
+    assert z.wait_exit() == 0
+    z.wait_log(r"exiting with code 0")
+
+
+def test_not_pid1_refuses_with_commands(tmp_path):
+    import subprocess
+    from conftest import zei_command, zei_env
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("services:\n  a:\n    command: [sleep, '1']\n")
+    r = subprocess.run([*zei_command(), "-c", str(cfg)], capture_output=True, text=True, env=zei_env())
+    assert r.returncode == 2
+    assert "only as PID 1" in r.stderr and "restart SERVICE" in r.stderr
+
+
+def test_depends_on_order_and_oneshot_readiness(zei_run):
+    z = zei_run(f"""
+services:
+  app:
+    command: {q("sh", "-c", "echo app-up; exec sleep 1000")}
+    depends_on: [migrate, db]
+  migrate:
+    command: {q("sh", "-c", "sleep 0.3; echo migrated")}
+    oneshot: true
+  db:
+    command: {q("sh", "-c", "echo db-up; exec sleep 1000")}
+""")
+    z.wait_log(r"^app\[out\] app-up")
+    log = z.log()
+    assert log.index("migrate[out] migrated") < log.index("app: started")
+    assert log.index("db: started") < log.index("app: started")
+
+
+def test_failed_dependency_blocks_dependents(zei_run):
+    z = zei_run(f"""
+services:
+  setup:
+    command: {q("sh", "-c", "exit 4")}
+    oneshot: true
+  app:
+    command: {q("sleep", "1000")}
+    depends_on: [setup]
+""")
+    z.wait_log(r"app: not starting: dependency failed: setup")
+    r = z.cli("status", "app")
+    assert r.returncode == 3
+    assert "blocked" in r.stdout and "setup" in r.stdout
+    r = z.cli("status", "setup", "--json")
+    assert '"code": 4' in r.stdout
+
+
+def test_on_failure_restarts_up_to_max_then_failed(zei_run):
+    z = zei_run(f"""
+services:
+  crasher:
+    command: {q("sh", "-c", "echo run; exit 3")}
+    restart: on-failure
+    max_restarts: 3
+    restart_delay: 50ms
+  clean:
+    command: {q("sh", "-c", "echo clean-run; exit 0")}
+    restart: on-failure
+    restart_delay: 50ms
+""")
+    z.wait_log(r"crasher: gave up after 3 restart\(s\)")
+    assert len(re.findall(r"^crasher\[out\] run$", z.log(), re.M)) == 4
+    r = z.cli("status", "crasher")
+    assert r.returncode == 3 and "failed" in r.stdout
+    z.wait_log(r"clean: exited \(exit code 0\)")
+    assert len(re.findall(r"^clean\[out\] clean-run$", z.log(), re.M)) == 1
+    assert "exited" in z.cli("status", "clean").stdout
+
+
+def test_always_restarts_after_clean_exit_with_delay(zei_run):
+    z = zei_run(f"""
+services:
+  looper:
+    command: {q("sh", "-c", "echo tick")}
+    restart: always
+    max_restarts: 2
+    restart_delay: 100ms
+""")
+    z.wait_log(r"looper: gave up after 2 restart")
+    assert len(re.findall(r"^looper\[out\] tick$", z.log(), re.M)) == 3
+
+
+def test_interval_oneshot_repeats_without_overlap(zei_run, tmp_path):
+    marker = tmp_path / "runs"
+    z = zei_run(f"""
+services:
+  periodic:
+    command: {q("sh", "-c", f"test -e {marker}.busy && echo OVERLAP; touch {marker}.busy; "
+                f"sleep 0.2; echo run >> {marker}; rm {marker}.busy; echo done")}
+    oneshot: true
+    interval: 100ms
+""")
+    z.wait_log(r"^periodic\[out\] done$", count=3, timeout=15)
+    assert "OVERLAP" not in z.log()
+    z.wait_log(r"periodic: next run in 0.1s")
+
+
+def test_exec_failure_is_reported_and_zei_keeps_running(zei_run, tmp_path):
+    noexec = tmp_path / "notexec.sh"
+    noexec.write_text("#!/bin/sh\necho hi\n")
+    noexec.chmod(0o644)
+    z = zei_run(f"""
+services:
+  missing:
+    command: ["no-such-program-zei"]
+  denied:
+    command: ["{noexec}"]
+  badcwd:
+    command: ["true"]
+    working_dir: /nonexistent/dir
+  ok:
+    command: {q("sleep", "1000")}
+""")
+    z.wait_log(r"missing: could not start: exec: No such file or directory \(ENOENT\)")
+    z.wait_log(r"denied: could not start: exec: Permission denied \(EACCES\)")
+    z.wait_log(r"badcwd: could not start: working_dir: No such file or directory \(ENOENT\)")
+    r = z.cli("status", "missing", "--json")
+    assert "ENOENT" in r.stdout
+    assert "running" in z.cli("status", "ok").stdout
+
+
+def test_environment_home_user_and_path_lookup(zei_run, tmp_path):
+    z = zei_run(f"""
+services:
+  env:
+    command: ["sh", "-c", "echo FOO=$FOO NUM=$NUM FLAG=$FLAG HOME=$HOME USER=$USER LOGNAME=$LOGNAME INHERIT=$ZEI_TEST_INHERIT; pwd"]
+    working_dir: {tmp_path}
+    environment:
+      FOO: bar baz
+      NUM: 42
+      FLAG: true
+""", env={"ZEI_TEST_INHERIT": "yes"})
+    z.wait_log(r"^env\[out\] FOO=bar baz NUM=42 FLAG=true HOME=/root USER=root LOGNAME=root INHERIT=yes$")
+    z.wait_log(rf"^env\[out\] {re.escape(str(tmp_path))}$")
+
+
+def test_service_own_session_and_clean_signal_state(zei_run):
+    # The probe is Python (which ignores SIGPIPE itself), so the mask and dispositions are
+    # read by a plain exec'd grep instead.
+    z = zei_run(f"""
+services:
+  p:
+    command: {probe()}
+  raw:
+    command: {q("grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status")}
+""")
+    line = z.wait_log(r"^p\[out\] (ready .*)$")[0]
+    fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+    assert fields["pid"] == fields["pgid"] == fields["sid"]
+    assert int(fields["blocked"], 16) == 0, line
+    z.wait_log(r"^raw\[out\] SigBlk:\s+0+$")
+    z.wait_log(r"^raw\[out\] SigIgn:\s+0+$")
+
+
+def test_stdin_is_dev_null(zei_run):
+    z = zei_run(f"""
+services:
+  s:
+    command: {q("sh", "-c", "readlink /proc/self/fd/0; cat; echo eof")}
+""")
+    z.wait_log(r"^s\[out\] /dev/null$")
+    z.wait_log(r"^s\[out\] eof$")
