@@ -265,14 +265,14 @@ class _Checker:
                 self.bad(knode, where, "service names use letters, digits, '.', '_' and '-', "
                          "start with a letter or digit, at most 64 characters, not 'all'")
                 continue
-            spec = self.service(name, vnode, where)
+            spec = self.service(name, vnode, where, knode)
             if spec is not None:
                 services.append(spec)
         self.dependencies()
         return Config(path=self.path, services=tuple(services), shutdown_timeout=timeout,
                       version=version)
 
-    def service(self, name, node, where):
+    def service(self, name, node, where, key_node):
         if not isinstance(node, yaml.MappingNode):
             self.bad(node, where, "expected a mapping of options", node)
             return None
@@ -315,7 +315,7 @@ class _Checker:
                     value = None
                 opts[key] = value
         if "command" not in lines:
-            self.bad(node, f"{where}.command", "missing: every service needs a command list")
+            self.bad(key_node, f"{where}.command", "missing: every service needs a command list")
         self.deps.setdefault(name, (node, ()))
         if "interval" in lines and opts.get("interval") is not None and not opts.get("oneshot"):
             self.bad(lines["interval"], f"{where}.interval",
@@ -326,7 +326,7 @@ class _Checker:
         self.identity(opts, lines, where)
         if len(self.problems) != before:
             return None
-        spec = ServiceSpec(name=name, line=_line(node), **{k: v for k, v in opts.items()})
+        spec = ServiceSpec(name=name, line=_line(key_node), **opts)
         return spec
 
     def environment(self, node, where):

@@ -26,7 +26,7 @@ import traceback
 from zei import actions as A
 from zei import config as config_mod
 from zei import logs, reaper, signals, spawn, users
-from zei.privileges import Privileges
+from zei.privileges import PrivilegeError, Privileges
 from zei.supervisor import Supervisor
 
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG, EXIT_SYSTEM = 0, 1, 2, 1
@@ -259,7 +259,8 @@ class Daemon:
     # ---- control requests (called by the server) --------------------------------------
     def handle_request(self, request, token):
         from zei import control
-        self.execute(control.dispatch(self.sup, request, token, time.monotonic()))
+        self.execute(control.dispatch(self.sup, request, token, time.monotonic(),
+                                      _version(), os.getpid()))
 
     def close(self):
         for pipe in list(self.pipes.values()):
@@ -284,11 +285,13 @@ def main(config_path, socket_path=None):
                       os.environ.get("ZEI_LOG_LEVEL", "info").lower())
     try:
         priv = Privileges()
-    except (LookupError, Exception) as e:
+    except (LookupError, OSError, PrivilegeError) as e:
         out.event("error", "zei", f"cannot set up privileges: {e}")
         return EXIT_SYSTEM
     try:
-        cfg = load_config(config_path)
+        priv.prepare_root()
+        with priv.as_app():
+            cfg = load_config(config_path)
     except config_mod.ConfigError as e:
         for p in e.problems:
             out.event("error", "zei", str(p))
@@ -298,7 +301,6 @@ def main(config_path, socket_path=None):
         out.event("error", "zei", f"cannot read config {config_path}: {e.strerror}")
         return EXIT_CONFIG
     try:
-        priv.prepare_root()
         daemon = Daemon(cfg, out, priv, socket_path)
     except OSError as e:
         out.event("error", "zei", f"cannot start: {e}")

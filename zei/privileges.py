@@ -100,6 +100,14 @@ class Privileges:
                 os.setgroups(saved_groups)
 
 
+    def as_app(self):
+        """Read what the app identity may read, as it (the config file): nothing is read as
+        root on the say-so of whoever started the suid binary."""
+        if not self.cycling:
+            return contextlib.nullcontext()
+        return self.acting_as(users.Identity("app", self.app_uid, self.app_gid, (self.app_gid,), "/"))
+
+
 def drop_to_caller():
     """For every CLI path of the suid binary: become the real caller, for good."""
     ruid, gid = os.getuid(), os.getgid()

@@ -9,7 +9,9 @@ is pending (a restart in progress) the connection has no idle deadline.
 Authorisation: the peer's credentials (SO_PEERCRED) must be root or the app identity's uid.
 Anyone else gets {"ok": false, "error": "permission denied ..."} and a log line.
 
-The socket directory is created 0700 and owned by the app identity; the socket 0600.
+The socket directory is created 0700 and owned by the app identity, so by default only
+the app user and root can reach the socket at all; the peer check holds even where the
+directory is shared (--socket in a common directory).
 """
 from __future__ import annotations
 
@@ -218,7 +220,7 @@ def _listen(path, owner):
         pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
     sock.bind(path)
-    os.chmod(path, 0o600)
+    os.chmod(path, 0o666)      # access is decided by the directory (0700) and SO_PEERCRED
     if owner is not None:
         os.chown(path, owner[0], owner[1])
     sock.listen(64)

@@ -54,11 +54,11 @@ def poll_until(predicate, timeout=10.0, interval=0.01, what="condition"):
 
 
 class ZeiProc:
-    def __init__(self, tmp, config_text, env=None, args=(), prefix=()):
+    def __init__(self, tmp, config_text, env=None, args=(), prefix=(), sock=None):
         self.tmp = tmp
         self.config = tmp / "zei.yaml"
         self.config.write_text(config_text)
-        self.sock = str(tmp / "run" / "zei.sock")
+        self.sock = sock or str(tmp / "run" / "zei.sock")
         self.log_path = tmp / "zei.log"
         self.log_file = open(self.log_path, "wb")
         cmd = [*prefix, "unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child",
