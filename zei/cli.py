@@ -8,7 +8,7 @@ Usage:
   zei [-c PATH] [--socket PATH] stop SERVICE
   zei [-c PATH] [--socket PATH] restart SERVICE
   zei [-c PATH] [--socket PATH] signal SERVICE:SIGNAL
-  zei [-c PATH] check
+  zei [-c PATH] [--socket PATH] check
   zei -h | --help
   zei --version
 

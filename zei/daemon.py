@@ -298,7 +298,8 @@ def main(config_path, socket_path=None):
         out.event("error", "zei", f"{len(e.problems)} problem(s) in {config_path}; nothing started")
         return EXIT_CONFIG
     except OSError as e:
-        out.event("error", "zei", f"cannot read config {config_path}: {e.strerror}")
+        who = f" as uid {priv.app_uid} (the app identity)" if priv.cycling else ""
+        out.event("error", "zei", f"cannot read config {config_path}{who}: {e.strerror}")
         return EXIT_CONFIG
     try:
         daemon = Daemon(cfg, out, priv, socket_path)

@@ -148,8 +148,8 @@ class ZeiProc:
 def zei_run(tmp_path):
     started = []
 
-    def start(config_text, **kw):
-        z = ZeiProc(tmp_path, config_text, **kw)
+    def start(config_text, tmp=None, **kw):
+        z = ZeiProc(tmp or tmp_path, config_text, **kw)
         started.append(z)
         return z
     yield start
