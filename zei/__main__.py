@@ -53,10 +53,12 @@ def main(argv=None):
         return cli.EXIT_USAGE
     if is_setuid():
         scrub_environment(os.environ)
+    config_path = os.path.abspath(args["--config"])
+    socket_path = os.path.abspath(cli.socket_path(args))
     os.umask(0o022)
     os.chdir("/")
     from zei import daemon
-    return daemon.main(args["--config"], cli.socket_path(args))
+    return daemon.main(config_path, socket_path)
 
 
 if __name__ == "__main__":
