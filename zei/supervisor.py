@@ -152,6 +152,8 @@ class Supervisor:
 
     def spawn_failed(self, name, error, now):
         svc = self.services[name]
+        if svc.state != STARTING:      # the table alone would let a running service "fail to start"
+            raise InvalidTransition(f"service {name}: cannot handle spawn failed in state {svc.state}")
         svc.last_exit = {"error": error}
         svc.started_at = None
         out = [Log("error", name, f"could not start: {error}")]
@@ -168,6 +170,7 @@ class Supervisor:
         if svc is None or svc.pid != pid:
             return [Log("debug", "zei", f"reaped orphan pid {pid} ({describe_exit(code, sig)})")]
         svc.pid = None
+        svc.deadline = None            # a stop's SIGKILL deadline ends with the process
         svc.last_exit = {"signal": sig} if sig is not None else {"code": code}
         ok = sig is None and code == 0
         if ok:
