@@ -24,7 +24,7 @@ Commands:
                     it stays stopped until started.
   restart SERVICE   Stop the service gracefully and start it again.
   signal SVC:SIG    Send a signal (HUP, SIGHUP, 1, ...) to the service's process group.
-  check             Validate the config file and report every problem; exit 0 or 2.
+  check             Validate the config file and report every problem; exit 0 or 1.
 
 Options:
   -c PATH, --config PATH  Config file [default: /etc/zei/zei.yaml].
@@ -33,8 +33,8 @@ Options:
   -h, --help              Show this help.
   --version               Show the version.
 
-Exit codes: 0 success; 1 error (daemon unreachable, request refused); 2 bad usage or
-invalid config; 3 service not running (status); 4 unknown service (status).
+Exit codes: 0 success; 1 error (invalid config, daemon unreachable, request refused);
+2 bad usage; 3 service not running (status); 4 unknown service (status).
 """
 from __future__ import annotations
 
@@ -109,10 +109,10 @@ def cmd_check(path, out, err):
         for p in e.problems:
             err.write(f"{p}\n")
         err.write(f"zei: {len(e.problems)} problem(s) in {path}\n")
-        return EXIT_USAGE
+        return EXIT_ERROR
     except OSError as e:
         err.write(f"zei: cannot read {path}: {e.strerror}\n")
-        return EXIT_USAGE
+        return EXIT_ERROR
     out.write(f"{path}: ok, {len(cfg.services)} service(s): {', '.join(s.name for s in cfg.services)}\n")
     return EXIT_OK
 

@@ -74,8 +74,11 @@ class Daemon:
 
     # ---- the loop ---------------------------------------------------------------------
     def run(self):
-        self.execute(self.sup.boot(time.monotonic()))
-        self.reap()
+        try:
+            self.execute(self.sup.boot(time.monotonic()))
+            self.reap()
+        except Exception:                                 # PID 1 must not die
+            self.internal_error()
         self.priv.park()
         while self.exit_code is None:
             deadline = self.sup.next_deadline()
@@ -92,10 +95,13 @@ class Daemon:
             try:
                 self.wakeup(ready)
             except Exception:                             # PID 1 must not die
-                self.out.event("error", "zei", "internal error: "
-                               + traceback.format_exc().strip().replace("\n", " | "))
+                self.internal_error()
         self.close()
         return self.exit_code
+
+    def internal_error(self):
+        self.out.event("error", "zei", "internal error (zei carries on): "
+                       + traceback.format_exc().strip().replace("\n", " | "))
 
     def wakeup(self, ready):
         now = time.monotonic()

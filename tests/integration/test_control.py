@@ -98,7 +98,7 @@ def test_check_command(tmp_path):
     r = run(good)
     assert r.returncode == 0 and "ok, 1 service(s): a" in r.stdout
     r = run(bad)
-    assert r.returncode == 2
+    assert r.returncode == 1
     assert f"{bad}:3: services.a.comand: unknown option; did you mean 'command'?" in r.stderr
     assert f"{bad}:4: services.a.restart: expected always, on-failure or never" in r.stderr
     assert f"{bad}:2: services.a.command: missing" in r.stderr
