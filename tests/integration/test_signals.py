@@ -35,7 +35,8 @@ services:
     command: {probe()}
     depends_on: [app]
 """)
-    z.wait_log(r"^web\[out\] ready")
+    for name in ("db", "app", "web"):
+        z.wait_log(rf"^{name}\[out\] ready")      # handlers installed before the TERM
     z.signal(signal.SIGTERM)
     assert z.wait_exit() == 0
     log = z.log()
