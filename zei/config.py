@@ -12,6 +12,7 @@ every problem found (sorted by line). A Config is immutable.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -92,6 +93,8 @@ def parse_duration(value):
     if isinstance(value, bool):
         raise ValueError("expected a duration like 5s, 100ms, 2m or 1h")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):           # .inf/.nan would break every deadline
+            raise ValueError("expected a duration like 5s, 100ms, 2m or 1h")
         if value < 0:
             raise ValueError("must not be negative")
         return float(value)
@@ -108,11 +111,16 @@ def parse_duration(value):
 def _show(node):
     """The offending value as the user wrote it, short."""
     if isinstance(node, yaml.ScalarNode):
-        text = repr(node.value) if node.style in ("'", '"') or node.tag.endswith(":str") else node.value
+        if node.tag not in _CONSTRUCTOR.yaml_constructors:
+            text = f"{node.tag} {node.value}"
+        elif node.style in ("'", '"') or node.tag.endswith(":str"):
+            text = repr(node.value)
+        else:
+            text = node.value or "null"
     elif isinstance(node, yaml.SequenceNode):
         text = "[]" if not node.value else "a list"
     elif isinstance(node, yaml.MappingNode):
-        text = "a mapping"
+        text = "{}" if not node.value else "a mapping"
     else:
         text = "?"
     return text if len(text) <= 60 else text[:57] + "..."
@@ -122,9 +130,27 @@ def _line(node):
     return node.start_mark.line + 1
 
 
+class _Unsupported:
+    """The value of a scalar whose tag the safe loader does not know (`!env X`): no field takes it."""
+
+
+_UNSUPPORTED = _Unsupported()
+
+
 def _scalar(node):
-    """Construct the Python value of one scalar node with the safe constructors."""
-    return _CONSTRUCTOR.construct_object(node, deep=True)
+    """Construct the Python value of one scalar node with the safe constructors.
+
+    A tag the safe loader does not know gives _UNSUPPORTED; a value its own tag cannot build
+    (`2024-02-30` looks like a date, `!!int many`) is taken as its text. Never raises."""
+    if node.tag not in _CONSTRUCTOR.yaml_constructors:
+        return _UNSUPPORTED
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    except Exception:                       # ValueError, KeyError, ConstructorError, ...
+        return node.value
+    finally:
+        _CONSTRUCTOR.constructed_objects.clear()    # keep no node alive between parses
+        _CONSTRUCTOR.recursive_objects.clear()
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
@@ -219,7 +245,7 @@ class _Checker:
                 if isinstance(value, str):
                     out.append(value)
                     continue
-                if value is not None and not isinstance(value, (dict, list)):
+                if value is not None and not isinstance(value, (dict, list, _Unsupported)):
                     out.append(str(item.value))   # numbers in argv are fine: ["sleep", 5]
                     continue
             self.bad(item, f"{where}[{i}]", "expected a string", item)
@@ -338,10 +364,10 @@ class _Checker:
             if not key or "=" in key or "\0" in key:
                 self.bad(knode, f"{where}.{key}", "not a valid variable name")
                 return None
-            if not isinstance(vnode, yaml.ScalarNode):
+            value = _scalar(vnode) if isinstance(vnode, yaml.ScalarNode) else _UNSUPPORTED
+            if value is _UNSUPPORTED:
                 self.bad(vnode, f"{where}.{key}", "expected a string, number or boolean", vnode)
                 return None
-            value = _scalar(vnode)
             if value is None:
                 text = ""
             elif isinstance(value, bool):
@@ -416,6 +442,11 @@ def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: T
         col = f", column {mark.column + 1}" if mark else ""
         what = e.problem or e.context or "invalid YAML"
         raise ConfigError([Problem(line, "", f"YAML syntax error{col}: {what}", path)]) from None
+    except yaml.reader.ReaderError as e:      # a character YAML does not allow, e.g. NUL
+        line = text.count("\n", 0, e.position) + 1
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        raise ConfigError([Problem(line, "", f"YAML error: unacceptable character {char}: {e.reason}",
+                                   path)]) from None
     except yaml.YAMLError as e:
         raise ConfigError([Problem(0, "", f"YAML error: {e}", path)]) from None
     checker = _Checker(path, lookup_user, lookup_group)
