@@ -61,18 +61,19 @@ def parse_request(frame):
     """A validated request dict from one frame; raises ProtocolError."""
     try:
         obj = json.loads(frame.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):    # [[[[... nests past the stack
         raise ProtocolError("not a JSON request") from None
     if not isinstance(obj, dict):
         raise ProtocolError("a request must be a JSON object")
     cmd = obj.get("cmd")
-    if cmd not in COMMANDS:
+    if not isinstance(cmd, str) or cmd not in COMMANDS:
         raise ProtocolError(f"unknown command {cmd!r}; expected one of {', '.join(sorted(COMMANDS))}")
     for key in COMMANDS[cmd]:
         if key not in obj:
             raise ProtocolError(f"{cmd}: missing {key!r}")
-    if "service" in obj and obj["service"] is not None and not isinstance(obj["service"], str):
-        raise ProtocolError("'service' must be a string")
+    if "service" in obj and not isinstance(obj["service"], str) \
+            and (obj["service"] is not None or "service" in COMMANDS[cmd]):
+        raise ProtocolError("'service' must be a string")     # null only where it is optional
     if cmd == "signal" and (not isinstance(obj["signal"], int) or isinstance(obj["signal"], bool)
                             or not 1 <= obj["signal"] <= 64):
         raise ProtocolError("'signal' must be a signal number 1-64")
@@ -82,7 +83,7 @@ def parse_request(frame):
 def parse_reply(frame):
     try:
         obj = json.loads(frame.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ProtocolError("the daemon sent a reply that is not JSON") from None
     if not isinstance(obj, dict) or "ok" not in obj:
         raise ProtocolError("the daemon sent a malformed reply")
