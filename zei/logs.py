@@ -44,7 +44,9 @@ class LineSplitter:
         lines = data.split(b"\n")
         self.partial = lines.pop()
         if len(self.partial) > MAX_LINE:
-            cut = len(self.partial) - len(self.partial) % MAX_LINE
+            # emit whole pieces but keep the last (1..MAX_LINE bytes): were it emptied, the
+            # newline that ends this line would later make an extra empty line
+            cut = (len(self.partial) - 1) // MAX_LINE * MAX_LINE
             lines.append(self.partial[:cut])
             self.partial = self.partial[cut:]
         if any(len(line) > MAX_LINE for line in lines):
@@ -81,7 +83,7 @@ def parse_json_line(text):
         return None
     try:
         obj = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):     # {"a":[[[[... nests past the stack
         return None
     if not isinstance(obj, dict):
         return None
@@ -102,7 +104,8 @@ def parse_json_line(text):
 
 def _fmt_value(value):
     if isinstance(value, str):
-        return value if value and " " not in value and '"' not in value else json.dumps(value)
+        plain = value and value.isprintable() and " " not in value and '"' not in value
+        return value if plain else json.dumps(value)     # a newline must not end the record
     return json.dumps(value, separators=(",", ":"))
 
 
