@@ -200,3 +200,29 @@ def test_a_reaped_pid_is_forgotten():
     assert PID not in sup.by_pid
     # the same pid reaped again (reused by an orphan) is not the service any more
     assert sup.exited(PID, 0, None, 4) == [Log("debug", "zei", f"reaped orphan pid {PID} (exit code 0)")]
+
+
+# ---- the table itself: every (state, target) pair --------------------------------------------
+
+@pytest.mark.parametrize("state", ALL_STATES)
+@pytest.mark.parametrize("target", ALL_STATES)
+def test_every_move_outside_the_table_raises_and_changes_nothing(state, target):
+    sup = in_state(state)
+    svc = sup.services["a"]
+    before = snapshot(sup)
+    if target in TRANSITIONS[state]:
+        sup._move(svc, target, "test event", 50)
+        assert (svc.state, svc.changed_at) == (target, 50)
+        return
+    with pytest.raises(InvalidTransition) as e:
+        sup._move(svc, target, "test event", 50)
+    assert str(e.value) == f"service a: cannot go from {state} to {target} on test event"
+    assert snapshot(sup) == before
+
+
+def test_every_state_can_stop_and_every_idle_state_can_start_again():
+    """Shutdown must be able to end any service; `zei start` must be able to revive any idle one."""
+    for state, targets in TRANSITIONS.items():
+        assert STOPPED in targets, state
+        if state not in ALIVE and state != STARTING:
+            assert STARTING in targets, state
