@@ -31,6 +31,7 @@ from zei.supervisor import Supervisor
 
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG, EXIT_SYSTEM = 0, 1, 2, 1
 READ_CHUNK = 65536
+MAX_POLL_MS = 86_400_000          # poll() cannot wait ~25 days; a timer further out wakes once a day
 POLL_IN = select.POLLIN | select.POLLPRI
 POLL_END = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
@@ -87,7 +88,7 @@ class Daemon:
             if deadline is None:
                 timeout = None
             else:
-                timeout = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
+                timeout = max(0, min(MAX_POLL_MS, int((deadline - time.monotonic()) * 1000 + 0.999)))
             try:
                 ready = self.poller.poll(timeout)
             except InterruptedError:

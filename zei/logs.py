@@ -164,6 +164,7 @@ class Output:
                 obj.setdefault(k, v)
             return json.dumps(obj) + "\n"
         extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
+        message = message.replace("\r", "\\r").replace("\n", "\\n")   # one record, one line
         return f"{source}[{level}] {message}{extra}\n"
 
     # --- the descriptor ----------------------------------------------------------------

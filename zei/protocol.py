@@ -26,6 +26,7 @@ COMMANDS = {"list": (), "status": (), "ping": (), "start": ("service",), "stop":
 
 class ProtocolError(Exception):
     """A malformed request; the message is the one-line reason sent back."""
+    frames = ()
 
 
 class Decoder:
@@ -36,7 +37,8 @@ class Decoder:
         self.limit = limit
 
     def feed(self, data):
-        """Returns a list of complete frames (bytes). Raises ProtocolError when over the limit."""
+        """Returns a list of complete frames (bytes). Raises ProtocolError when over the limit;
+        the error's `frames` holds the complete frames that came before the oversized one."""
         self.buf += data
         frames = []
         while True:
@@ -45,12 +47,17 @@ class Decoder:
                 break
             frame, self.buf = self.buf[:i], self.buf[i + 1:]
             if len(frame) > self.limit:
-                raise ProtocolError(f"request too long (limit {self.limit} bytes)")
+                raise self._too_long(frames)
             if frame.strip():
                 frames.append(frame)
         if len(self.buf) > self.limit:
-            raise ProtocolError(f"request too long (limit {self.limit} bytes)")
+            raise self._too_long(frames)
         return frames
+
+    def _too_long(self, frames):
+        err = ProtocolError(f"request too long (limit {self.limit} bytes)")
+        err.frames = frames
+        return err
 
 
 def encode(obj):

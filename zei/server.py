@@ -130,12 +130,11 @@ class Server:
             else:
                 self.poller.modify(conn.fd, POLL_OUT if conn.out else 0)
             return
+        error = None
         try:
             frames = conn.decoder.feed(data)
         except protocol.ProtocolError as e:
-            self.send(conn, {"ok": False, "code": "bad-request", "error": str(e)})
-            conn.closing = True
-            return
+            frames, error = e.frames, e
         for frame in frames:
             try:
                 request = protocol.parse_request(frame)
@@ -147,6 +146,10 @@ class Server:
             conn.pending += 1
             conn.deadline = None
             self.handler(request, token)
+        if error is not None and conn.fd in self.conns:
+            self.send(conn, {"ok": False, "code": "bad-request", "error": str(error)})
+            conn.closing = True
+            return
         if not conn.pending and conn.fd in self.conns:
             conn.deadline = now + IDLE_TIMEOUT
 

@@ -184,3 +184,18 @@ services:
 """)
     z.wait_log(r"^s\[out\] /dev/null$")
     z.wait_log(r"^s\[out\] eof$")
+
+
+def test_far_timers_do_not_break_the_loop(zei_run):
+    z = zei_run(f"""
+services:
+  monthly:
+    command: {q("echo", "ran")}
+    oneshot: true
+    interval: 720h
+  web:
+    command: {q("sleep", "1000")}
+""")
+    z.wait_log(r"monthly: next run in 2.592e\+06s|monthly: next run in 2592000s")
+    assert z.cli("status", "web").returncode == 0
+    assert "internal error" not in z.log()

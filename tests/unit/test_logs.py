@@ -252,3 +252,12 @@ def test_writing_to_a_closed_descriptor_is_not_fatal():
     os.close(r)
     os.close(w)
     Output(fd=w).event("info", "zei", "nobody listens")      # EBADF: dropped, no exception
+
+
+def test_json_log_message_with_newline_stays_one_text_line():
+    import os
+    from zei.logs import Output
+    r, w = os.pipe()
+    Output(w, "text").lines("app", "stdout", [b'{"level":"warn","msg":"two\\nlines"}'], json_logs=True)
+    os.close(w)
+    assert os.read(r, 4096) == b"app[warn] two\\nlines\n"

@@ -207,3 +207,14 @@ def test_replies():
         with pytest.raises(ProtocolError) as e:
             parse_reply(frame)
         assert str(e.value) == error
+
+
+def test_valid_request_before_an_oversized_one_is_kept():
+    from zei.protocol import Decoder, ProtocolError
+    d = Decoder(limit=100)
+    try:
+        d.feed(b'{"cmd":"ping"}\n' + b"x" * 200 + b"\n")
+    except ProtocolError as e:
+        assert list(e.frames) == [b'{"cmd":"ping"}']
+    else:
+        raise AssertionError("the oversized frame was accepted")
