@@ -79,6 +79,16 @@ def signal_name(sig):
     return "SIG" + SIGNAL_NAMES.get(sig, str(sig))
 
 
+def span(seconds):
+    """A duration as people write it in the config: 100ms, 1.5s, 2m, 720h."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
 def describe_exit(code, sig):
     return f"killed by {signal_name(sig)}" if sig is not None else f"exit code {code}"
 
@@ -227,7 +237,7 @@ class Supervisor:
                 self.hard_deadline = now + KILL_GRACE_AFTER_DEADLINE
                 alive = [s for s in self.services.values() if s.state in ALIVE]
                 names = ", ".join(s.name for s in alive) or "orphaned processes"
-                out.append(Log("warn", "zei", f"shutdown timeout ({self.config.shutdown_timeout:g}s) "
+                out.append(Log("warn", "zei", f"shutdown timeout ({span(self.config.shutdown_timeout)}) "
                                                 f"reached; sending SIGKILL to {names}"))
                 out += [Kill(s.name, s.pid, SIGKILL) for s in alive]
                 out.append(KillAll(SIGKILL))
@@ -238,7 +248,7 @@ class Supervisor:
                 continue
             if svc.state == STOPPING:
                 svc.deadline = None
-                out.append(Log("warn", name, f"did not stop within {self.config.shutdown_timeout:g}s; "
+                out.append(Log("warn", name, f"did not stop within {span(self.config.shutdown_timeout)}; "
                                              "sending SIGKILL"))
                 out.append(Kill(name, svc.pid, SIGKILL))
             elif svc.state in (BACKOFF, SCHEDULED):
@@ -313,7 +323,7 @@ class Supervisor:
     def shutdown(self, now, why):
         self.shutting_down = True
         self.shutdown_deadline = now + self.config.shutdown_timeout
-        out = [Log("info", "zei", f"{why}; stopping services (timeout {self.config.shutdown_timeout:g}s)")]
+        out = [Log("info", "zei", f"{why}; stopping services (timeout {span(self.config.shutdown_timeout)})")]
         for svc in self.services.values():
             if svc.state not in ALIVE and svc.state != STOPPED:
                 svc.deadline = None
@@ -370,7 +380,7 @@ class Supervisor:
             svc.restarts = 0
             if spec.interval is not None:
                 return self._schedule(svc, SCHEDULED, now + spec.interval, now,
-                                      f"next run in {spec.interval:g}s")
+                                      f"next run in {span(spec.interval)}")
             self._move(svc, EXITED, "exit", now)
             svc.reason = "completed"
             return []
@@ -381,17 +391,17 @@ class Supervisor:
                 if spec.interval is not None:
                     svc.restarts = 0
                     return self._schedule(svc, SCHEDULED, now + spec.interval, now,
-                                          msg + f"; next run in {spec.interval:g}s")
+                                          msg + f"; next run in {span(spec.interval)}")
                 self._move(svc, FAILED, "exit", now)
                 svc.reason = msg
                 return [Log("error", svc.name, msg)]
             svc.restarts += 1
             return self._schedule(svc, BACKOFF, now + spec.restart_delay, now,
-                                  f"restarting in {spec.restart_delay:g}s (restart {svc.restarts}"
+                                  f"restarting in {span(spec.restart_delay)} (restart {svc.restarts}"
                                   + (f" of {spec.max_restarts})" if spec.max_restarts else ")"))
         if spec.interval is not None:
             return self._schedule(svc, SCHEDULED, now + spec.interval, now,
-                                  f"next run in {spec.interval:g}s")
+                                  f"next run in {span(spec.interval)}")
         if ok:
             self._move(svc, EXITED, "exit", now)
             svc.reason = "exited cleanly; restart policy " + spec.restart

@@ -76,7 +76,7 @@ def test_crash_loop_gives_up_then_a_manual_start_and_a_forced_shutdown():
         (0.0, "boot", (), [info("zei", "starting 1 service(s)"), Spawn("api")]),
         (0.0, "spawn_failed", ("api", "exec api: No such file or directory"), [
             Log("error", "api", "could not start: exec api: No such file or directory"),
-            info("api", "restarting in 0.1s (restart 1 of 1)")]),
+            info("api", "restarting in 100ms (restart 1 of 1)")]),
         (0.1, "tick", (), [Spawn("api")]),
         (0.1, "spawned", ("api", 20), [info("api", "started (pid 20)")]),
         (1.1, "exited", (20, 2, None), [
