@@ -5,7 +5,7 @@ VENV  := .venv
 VPY   := $(VENV)/bin/python
 APT_BASE := python3.11 python3.11-venv python3.11-dev util-linux procps passwd
 
-.PHONY: all deps demo test unit integration check-example clean
+.PHONY: all deps demo test unit integration check-example clean e2e
 
 all: test
 
@@ -29,6 +29,13 @@ integration: deps
 
 test: deps
 	$(VPY) -m pytest -q tests
+
+# The project's image, built from its Dockerfile and run by a real container engine:
+# podman with the suite's own config (E2E_ENGINE=docker: a docker that exists). See e2e/.
+E2E_APT := $(if $(filter docker,$(E2E_ENGINE)),,podman runc) debootstrap
+e2e: deps
+	./scripts/ensure-apt $(E2E_APT)
+	$(VPY) -m pytest -q e2e
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

@@ -1,0 +1,174 @@
+"""Containers of the zei image, driven and observed only from outside.
+
+    c = Container.run(engine, image, config_text)      # `run -d` with the config mounted
+    c.wait_log(r"^web\\[out\\] ready")                   # polls `logs` until it matches
+    c.zei("list")                                      # `exec CONTAINER /zei list`
+    c.kill("HUP")                                      # `kill --signal HUP` (to PID 1)
+    c.stop(10)                                         # `stop -t 10`, returns seconds taken
+    c.exit_code()                                      # `inspect` .State.ExitCode
+    c.proc_status(1)                                   # /proc/1/status read through `exec`
+    c.processes()                                      # every process's /proc/PID/stat
+
+Every wait polls with a deadline; nothing sleeps longer than one poll interval.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from engine import LABEL, EngineError
+
+_seq = itertools.count(1)
+
+
+def poll_until(predicate, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def q(*argv):
+    """A YAML flow list for a command (JSON is valid YAML)."""
+    return json.dumps(list(argv))
+
+
+def sh(script):
+    return q("sh", "-c", script)
+
+
+def fields(line):
+    """`ready pid=7 uid=...` -> {'pid': '7', 'uid': '...'} (a probe's ready line)."""
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+class Container:
+    def __init__(self, engine, cid, name, config_dir):
+        self.engine = engine
+        self.id = cid
+        self.name = name
+        self.config_dir = config_dir
+
+    @classmethod
+    def run(cls, engine, image, config_text=None, *, args=(), user=None, env=None,
+            name_hint="zei", run_opts=(), mount_config=True):
+        """`run -d` the image (its ENTRYPOINT, its USER unless `user`), the config mounted
+        read-only at the default path /etc/zei/zei.yaml."""
+        config_dir = Path(tempfile.mkdtemp(prefix="zei-e2e-"))
+        os.chmod(config_dir, 0o755)
+        name = f"zei-e2e-{re.sub(r'[^a-zA-Z0-9_.-]', '-', name_hint)[:40]}-{os.getpid()}-{next(_seq)}"
+        opts = ["run", "-d", "--name", name, "--label", LABEL, "--network", "none"]
+        if config_text is not None and mount_config:
+            cfg = config_dir / "zei.yaml"
+            cfg.write_text(config_text)
+            os.chmod(cfg, 0o644)
+            opts += ["-v", f"{cfg}:/etc/zei/zei.yaml:ro"]
+        if user is not None:
+            opts += ["--user", str(user)]
+        for k, v in (env or {}).items():
+            opts += ["-e", f"{k}={v}"]
+        opts += list(run_opts)
+        r = engine.run(*opts, image, *args, timeout=60)
+        return cls(engine, r.stdout.strip().splitlines()[-1], name, config_dir)
+
+    # ---- observing -----------------------------------------------------------------------
+    def logs(self):
+        """Everything the container wrote (stdout and stderr) so far."""
+        r = self.engine.run("logs", self.id, check=False, timeout=30)
+        return r.stdout + r.stderr
+
+    def wait_log(self, pattern, timeout=15.0, count=1):
+        """Poll the container's log until `pattern` (a multiline regex) matches `count` times;
+        returns the matches."""
+        rx = re.compile(pattern, re.M)
+        seen = {"log": ""}
+
+        def found():
+            seen["log"] = self.logs()
+            hits = rx.findall(seen["log"])
+            return hits if len(hits) >= count else None
+        try:
+            return poll_until(found, timeout, 0.1, what=pattern)
+        except AssertionError:
+            raise AssertionError(f"no {pattern!r} (x{count}) in the log of {self.name} "
+                                 f"within {timeout}s:\n{seen['log']}") from None
+
+    def inspect(self, fmt):
+        return self.engine.run("inspect", "--format", fmt, self.id, timeout=30).stdout.strip()
+
+    def running(self):
+        return self.inspect("{{.State.Running}}") == "true"
+
+    def exit_code(self):
+        return int(self.inspect("{{.State.ExitCode}}"))
+
+    def wait_exit(self, timeout=30.0):
+        """Wait until the container has exited; its exit code."""
+        poll_until(lambda: not self.running(), timeout, 0.1, what=f"{self.name} to exit")
+        return self.exit_code()
+
+    def exec(self, *cmd, user=None, check=True, env=None, timeout=60):
+        opts = ["exec"]
+        if user is not None:
+            opts += ["--user", str(user)]
+        for k, v in (env or {}).items():
+            opts += ["-e", f"{k}={v}"]
+        r = self.engine.run(*opts, self.id, *cmd, check=False, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"exec {' '.join(cmd)} -> {r.returncode}\n{r.stdout}{r.stderr}")
+        return r
+
+    def zei(self, *args, user=None, check=False):
+        """The zei CLI inside the container, as `docker exec CONTAINER /zei ...` runs it."""
+        return self.exec("/zei", *args, user=user, check=check)
+
+    def status_json(self, service=None):
+        r = self.zei("status", *([service] if service else []), "--json")
+        try:
+            data = json.loads(r.stdout)
+        except ValueError:
+            raise AssertionError(f"zei status --json: not JSON:\n{r.stdout}{r.stderr}") from None
+        return {s["name"]: s for s in data["services"]}
+
+    def proc_status(self, pid):
+        """/proc/PID/status as {field: value}."""
+        out = self.exec("cat", f"/proc/{pid}/status").stdout
+        return dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+
+    def processes(self):
+        """{pid: (ppid, state, comm)} of every process in the container, from its /proc."""
+        out = self.exec("sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null; true").stdout
+        procs = {}
+        for m in re.finditer(r"^(\d+) \((.*)\) (\S) (\d+) ", out, re.M):
+            procs[int(m.group(1))] = (int(m.group(4)), m.group(3), m.group(2))
+        return procs
+
+    # ---- acting --------------------------------------------------------------------------
+    def kill(self, sig):
+        """`kill --signal SIG CONTAINER`: the engine signals PID 1."""
+        self.engine.run("kill", "--signal", sig, self.id, timeout=30)
+
+    def stop(self, timeout=10):
+        """`stop -t TIMEOUT` (SIGTERM, SIGKILL after TIMEOUT); returns seconds it took."""
+        t0 = time.monotonic()
+        self.engine.run("stop", "-t", str(timeout), self.id, timeout=timeout + 60)
+        return time.monotonic() - t0
+
+    def remove(self):
+        try:
+            extra = ["-t", "0"] if self.engine.name == "podman" else []   # podman: no TERM first
+            self.engine.run("rm", "-f", *extra, self.id, check=False, timeout=60)
+        except EngineError:
+            pass
+        for f in self.config_dir.glob("*"):
+            f.unlink()
+        self.config_dir.rmdir()
