@@ -225,7 +225,7 @@ class Daemon:
         except OSError:
             data = b""
         if data:
-            self.out.lines(pipe.service, pipe.stream, pipe.splitter.feed(data), pipe.json_logs)
+            self.out.block(pipe.service, pipe.stream, pipe.splitter.feed_block(data), pipe.json_logs)
         else:
             self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)
             self.close_pipe(pipe)
@@ -249,7 +249,7 @@ class Daemon:
                 if not data:
                     self.read_pipe_eof(pipe)
                     break
-                self.out.lines(pipe.service, pipe.stream, pipe.splitter.feed(data), pipe.json_logs)
+                self.out.block(pipe.service, pipe.stream, pipe.splitter.feed_block(data), pipe.json_logs)
 
     def read_pipe_eof(self, pipe):
         self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)

@@ -49,13 +49,40 @@ class LineSplitter:
             cut = (len(self.partial) - 1) // MAX_LINE * MAX_LINE
             lines.append(self.partial[:cut])
             self.partial = self.partial[cut:]
-        if any(len(line) > MAX_LINE for line in lines):
+        if lines and max(map(len, lines)) > MAX_LINE:       # C-level scan: the hot path
             lines = [piece for line in lines for piece in _pieces(line)]
         return lines
+
+    def feed_block(self, data):
+        """feed() as one bytes block: the complete lines, each ending in a newline (b"" if none).
+
+        Same lines and same state as b"".join(line + b"\n" for line in feed(data)), without a
+        Python object per line when no line is longer than MAX_LINE (the usual case)."""
+        data = self.partial + data
+        end = data.rfind(b"\n") + 1
+        if len(data) - end <= MAX_LINE and _short_lines(data, end):
+            self.partial = data[end:]
+            return data[:end]
+        self.partial = b""
+        return b"".join([line + b"\n" for line in self.feed(data)])
 
     def finish(self):
         rest, self.partial = self.partial, b""
         return list(_pieces(rest)) if rest else []
+
+
+def _short_lines(data, end):
+    """True if no line in data[:end] (which ends with a newline) is longer than MAX_LINE.
+
+    Each step jumps to the last newline within MAX_LINE + 1 bytes of a line start, so a
+    64 KiB block takes a handful of C-level rfind() calls."""
+    start = 0
+    while end - start > MAX_LINE + 1:
+        nl = data.rfind(b"\n", start, start + MAX_LINE + 1)
+        if nl < 0:
+            return False
+        start = nl + 1
+    return True
 
 
 def _pieces(line):
@@ -147,7 +174,18 @@ class Output:
                                + "\n" for line in lines))
         else:
             prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
-            self.write_bytes(b"".join(prefix + line + b"\n" for line in lines))
+            # one C-level join, not a Python loop per line (the log throughput hot path)
+            self.write_bytes(prefix + (b"\n" + prefix).join(lines) + b"\n")
+
+    def block(self, source, stream, block, json_logs=False):
+        """lines() for a block from LineSplitter.feed_block()."""
+        if not block:
+            return
+        if json_logs or self.json:
+            self.lines(source, stream, block[:-1].split(b"\n"), json_logs)
+            return
+        prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
+        self.write_bytes(prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
 
     def _json_log(self, source, stream, line):
         text = line.decode("utf-8", "replace")
