@@ -60,7 +60,7 @@ rm -rf "$dist"
 
 # 4. Compile. ccache and Nuitka's own caches live under $cache too.
 say "nuitka ($mode, lto=$lto)"
-env LDFLAGS="-L$staticlibs" CCACHE_DIR="$cache/ccache" NUITKA_CACHE_DIR="$cache/nuitka-cache" \
+env LDFLAGS="-L$staticlibs -Wl,-z,pack-relative-relocs" CCACHE_DIR="$cache/ccache" NUITKA_CACHE_DIR="$cache/nuitka-cache" \
     "$venv/bin/python" -m nuitka \
     --mode=standalone \
     --static-libpython=yes \

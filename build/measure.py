@@ -84,7 +84,8 @@ def daemon_rss(config):
 
 def main():
     env = {"PATH": "/usr/bin:/bin"}
-    src_env = dict(env, PYTHONPATH=ROOT)
+    site = os.path.join(ROOT, ".cache", "buildvenv", "lib", "python3.11", "site-packages")
+    src_env = dict(env, PYTHONPATH=ROOT + ":" + site)
     print("load average: %s" % open("/proc/loadavg").read().split()[:3])
     print("binary: %s, %d bytes" % (ZEI, os.path.getsize(ZEI)))
     if os.path.exists(PROBE):
