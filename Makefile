@@ -29,6 +29,18 @@ integration: deps
 
 test: deps
 	$(VPY) -m pytest -q tests
+	$(MAKE) --no-print-directory bench-smoke
+
+# Benchmarks (issue 6): zei against tini, dumb-init, catatonit and supervisord, each as PID 1
+# of a fresh namespace. `bench` (~10 min) rewrites bench/results/latest.json and
+# docs/benchmarks.md; `bench-smoke` (<1 min) runs every scenario once, tiny, and checks
+# correctness only. The zei measured: ZEI_BIN, else dist/zei if built, else the source tree.
+.PHONY: bench bench-smoke
+bench: deps
+	./scripts/bench
+
+bench-smoke: deps
+	./scripts/bench --smoke
 
 # The project's image, built from its Dockerfile and run by a real container engine:
 # podman with the suite's own config (E2E_ENGINE=docker: a docker that exists). See e2e/.
