@@ -162,13 +162,14 @@ def cmd_show(sock, path, name, status, as_json, out, err):
 
 def show_from_config(path, name, status, as_json, why, out, err):
     from zei import daemon
+    head = "cannot reach the daemon" if why.startswith("permission denied") else "daemon not running"
     try:
         cfg = daemon.load_config(path)
     except config_mod.ConfigError as e:
-        err.write(f"zei: daemon not running ({why}), and the config is invalid:\n{e}\n")
+        err.write(f"zei: {head} ({why}), and the config is invalid:\n{e}\n")
         return EXIT_ERROR
     except OSError as e:
-        err.write(f"zei: daemon not running ({why}), and cannot read {path}: {e.strerror}\n")
+        err.write(f"zei: {head} ({why}), and cannot read {path}: {e.strerror}\n")
         return EXIT_ERROR
     specs = cfg.services
     if name:
@@ -181,11 +182,11 @@ def show_from_config(path, name, status, as_json, why, out, err):
              "last_exit": None, "command": list(s.command), "user": s.user, "group": s.group,
              "restart": s.restart, "max_restarts": s.max_restarts, "oneshot": s.oneshot,
              "interval": s.interval, "depends_on": list(s.depends_on),
-             "reason": "daemon not running"} for s in specs]
+             "reason": head} for s in specs]
     if as_json:
         out.write(json.dumps({"daemon": False, "config": path, "services": rows}, indent=2) + "\n")
     else:
-        err.write(f"zei: daemon not running ({why}); showing {path}\n")
+        err.write(f"zei: {head} ({why}); showing {path}\n")
         out.write(render_status(rows) if status else render_list(rows))
     return EXIT_NOT_RUNNING if status else EXIT_OK
 
