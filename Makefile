@@ -60,7 +60,7 @@ measure: deps dist/zei
 	$(PY) build/measure.py example/zei.yaml
 
 # Benchmarks (issue 6): zei against tini, dumb-init, catatonit and supervisord, each as PID 1
-# of a fresh namespace. `bench` (~10 min) rewrites bench/results/latest.json and
+# of a fresh namespace. `bench` (~8 min) rewrites bench/results/latest.json and
 # docs/benchmarks.md; `bench-smoke` (<1 min) runs every scenario once, tiny, and checks
 # correctness only. The zei measured: ZEI_BIN, else dist/zei if built, else the source tree.
 .PHONY: bench bench-smoke
