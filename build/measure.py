@@ -6,7 +6,7 @@
            posix_spawn. Same probe run by /usr/bin/python3.11 from source for comparison.
   version  wall time of `zei --version` (spawn to exit).
   rss      VmRSS of an idle daemon (PID 1 of a new PID namespace, given config) after it
-           settled, and of the idle probe and `python3.11 -S` for comparison.
+           settled, the same from source, and of the idle probe and `python3.11 -S`.
 Medians over N runs; the machine's load is printed too.
 """
 import os
@@ -66,20 +66,24 @@ def idle_rss(argv, env, settle=1.5):
         proc.wait()
 
 
-def daemon_rss(config):
-    """zei as PID 1 of a new PID namespace; RSS of that PID 1 seen from outside."""
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", ZEI, "-c", config],
+def daemon_rss(argv, env):
+    """argv as PID 1 of a new PID namespace; VmRSS of that PID 1 (seen from outside) after
+    it settled; then SIGTERM to it (not to unshare, which would not pass it on)."""
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *argv], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(2.0)
+    kids = []
     try:
+        time.sleep(3.0)
         kids = open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)).read().split()
         return rss_kb(int(kids[0])) if kids else None
     finally:
-        proc.terminate()
+        if kids:
+            os.kill(int(kids[0]), 15)
         try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.kill(int(kids[0]), 9)
+            proc.wait()
 
 
 def main():
@@ -108,7 +112,12 @@ def main():
         with os.fdopen(fd, "w") as f:
             f.write('version: "1.0"\nservices:\n  sleeper:\n    command: ["sleep", "3600"]\n')
     if os.geteuid() == 0:
-        print("idle daemon RSS (PID 1, %s): %s kB" % (config, daemon_rss(config)))
+        print("idle daemon RSS, PID 1 with %s (median of 3):" % config)
+        print("  dist/zei                %6d kB" % statistics.median(
+            daemon_rss([ZEI, "-c", config], env) for _ in range(3)))
+        print("  python3.11 -S -m zei    %6d kB" % statistics.median(
+            daemon_rss(["/usr/bin/python3.11", "-S", "-m", "zei", "-c", config], src_env)
+            for _ in range(3)))
 
 
 if __name__ == "__main__":

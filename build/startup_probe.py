@@ -27,6 +27,9 @@ def main():
         print("environ", sorted(os.environ))
         print("modules", len(sys.modules), sorted(sys.modules))
         print("executable", sys.executable, "argv", sys.argv)
+        import inspect
+        print("inspect patched by Nuitka:", type(inspect.getgeneratorstate).__name__,
+              "builtin patch hook left:", hasattr(__builtins__, "__zei_patch_inspect"))
     if "--idle" in sys.argv:
         time.sleep(3600)
 

@@ -13,6 +13,9 @@ time, and the build fails loudly if one is missing. See build/README.md for the 
    only the UTF/Latin-1/ASCII codecs of (b), and refuse the non-builtin extension modules;
    json and typing then use their pure-Python code.
 2. Environment guard: zei_env_guard.c, a C constructor that runs before Nuitka's main().
+   Lazy inspect: Nuitka's main() imports "inspect" at every start only to patch it; a
+   small, exact-match edit of the pinned Nuitka's MainProgram.c defers that patch to the
+   first import of inspect (zei_lazy_inspect.c).
 3. Main-module pre-load code: puts the variables the guard hid back into os.environ (for
    the services), then removes every file-system import finder, so that nothing outside the
    binary can ever be imported (a failed optional import would otherwise look into the
@@ -20,6 +23,7 @@ time, and the build fails loudly if one is missing. See build/README.md for the 
 """
 import os
 
+import nuitka
 from nuitka.freezer import ImportDetection
 from nuitka.plugins.PluginBase import NuitkaPluginBase
 
@@ -83,6 +87,40 @@ def _patch_import_detection():
 
 _patch_import_detection()
 
+# Nuitka's main() imports "inspect" at every start (~20 ms): call our deferral instead,
+# and patch inspect from its postLoad code (zei_lazy_inspect.c).
+_MAIN_PROGRAM = os.path.join(os.path.dirname(nuitka.__file__), "build", "static_src",
+                             "MainProgram.c")
+_EAGER = """    NUITKA_PRINT_TRACE("main(): Calling patchInspectModule().");
+    patchInspectModule(tstate);
+"""
+_DEFERRED = """    NUITKA_PRINT_TRACE("main(): Calling patchInspectModule().");
+    /* zei build: patched by build/zei_plugin.py, see build/zei_lazy_inspect.c */
+    extern void zeiDeferInspectPatch(PyThreadState *tstate);
+    zeiDeferInspectPatch(tstate);
+"""
+INSPECT_POSTLOAD_CODE = """\
+import builtins
+patch = builtins.__dict__.pop("__zei_patch_inspect", None)
+if patch is not None:
+    patch()
+"""
+
+
+def _patch_main_program():
+    with open(_MAIN_PROGRAM) as source:
+        text = source.read()
+    if text.count(_DEFERRED) == 1 and _EAGER not in text:
+        return
+    if text.count(_EAGER) != 1:
+        raise SystemExit("zei plugin: %s does not contain the expected patchInspectModule() "
+                         "call once; this plugin is written for Nuitka 4.3.3" % _MAIN_PROGRAM)
+    with open(_MAIN_PROGRAM, "w") as source:
+        source.write(text.replace(_EAGER, _DEFERRED))
+
+
+_patch_main_program()
+
 
 class ZeiPlugin(NuitkaPluginBase):
     plugin_name = "zei"
@@ -101,14 +139,23 @@ class ZeiPlugin(NuitkaPluginBase):
         return None
 
     def getExtraCodeFiles(self):
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zei_env_guard.c")
-        with open(path) as source:
-            return {"zei_env_guard.c": source.read()}
+        here = os.path.dirname(os.path.abspath(__file__))
+        files = {}
+        for name in ("zei_env_guard.c", "zei_lazy_inspect.c"):
+            with open(os.path.join(here, name)) as source:
+                files[name] = source.read()
+        return files
 
     @staticmethod
     def createPreModuleLoadCode(module):
         if module.isMainModule():
             return PRELOAD_CODE, "zei: restore hidden variables, no file-system imports"
+        return None
+
+    @staticmethod
+    def createPostModuleLoadCode(module):
+        if module.getFullName() == "inspect":
+            return INSPECT_POSTLOAD_CODE, "zei: Nuitka's inspect patch, deferred to here"
         return None
 
     def onStandaloneDistributionFinished(self, dist_dir):
