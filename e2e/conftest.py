@@ -49,13 +49,16 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def images(engine):
+def images(engine, pytestconfig):
     t0 = time.monotonic()
-    try:
-        built = images_mod.ensure_images(engine)
-    except Exception as e:                      # one clear failure instead of N cryptic ones
-        pytest.exit(f"e2e: could not build the images: {e}", returncode=1)
-    sys.__stderr__.write(f"e2e: images ready in {time.monotonic() - t0:.0f}s\n")
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():     # show build progress as it happens
+        print()
+        try:
+            built = images_mod.ensure_images(engine)
+        except Exception as e:                  # one clear failure instead of N cryptic ones
+            pytest.exit(f"e2e: could not build the images: {e}", returncode=1)
+        print(f"e2e: images ready in {time.monotonic() - t0:.0f}s", flush=True)
     return built
 
 

@@ -15,6 +15,7 @@ With E2E_ENGINE=docker the suite uses the `docker` CLI and its daemon as they ar
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -58,6 +59,26 @@ class EngineError(Exception):
     pass
 
 
+def default_reserved_signals():
+    """Give signals 32 and 33 their default disposition in this process, so the engine and
+    the containers it starts do not inherit them ignored.
+
+    glibc's posix_spawn (GNU make 4.3 runs recipes with it) leaves these two (glibc's own
+    SIGCANCEL/SIGSETXID) ignored in the child, ignored dispositions survive exec, and
+    podman/conmon/runc pass them on to the container's PID 1. A container started by
+    dockerd or from a shell begins with them at default. libc's sigaction() refuses these
+    numbers, hence the raw rt_sigaction system call (x86_64 and aarch64)."""
+    import ctypes
+    import platform
+    nr = {"x86_64": 13, "aarch64": 134}.get(platform.machine())
+    if nr is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    dfl = (ctypes.c_ulong * 4)()                 # handler SIG_DFL, flags, restorer, mask
+    for sig in (32, 33):
+        libc.syscall(nr, sig, ctypes.byref(dfl), None, 8)
+
+
 class Engine:
     """A thin wrapper over the engine CLI: `engine.run(args)` -> CompletedProcess."""
 
@@ -66,6 +87,7 @@ class Engine:
         if self.name not in ("podman", "docker"):
             raise EngineError(f"E2E_ENGINE must be podman or docker (got {self.name!r})")
         self.env = dict(os.environ)
+        default_reserved_signals()
         if self.name == "podman":
             self._configure_podman()
         if shutil.which(self.name) is None:
@@ -75,7 +97,8 @@ class Engine:
         podman = CACHE / "podman"
         # Runtime state (locks, conmon sockets) must not outlive a reboot: /run when it is
         # writable, as podman expects; the image store stays under the project cache.
-        run = Path("/run/zei-e2e") if os.access("/run", os.W_OK) else podman / "run"
+        tag = hashlib.sha256(str(CACHE).encode()).hexdigest()[:8]       # one per store
+        run = Path(f"/run/zei-e2e-{tag}") if os.access("/run", os.W_OK) else podman / "run"
         for d in (podman, run):
             d.mkdir(parents=True, exist_ok=True)
         conf = podman / "containers.conf"

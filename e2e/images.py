@@ -3,9 +3,9 @@
 1. Base images the Dockerfile names, made locally when they cannot be pulled (bases.py).
 2. The project's image: `build --target runtime -t localhost/zei-e2e/zei .` from the
    repository's own Dockerfile (E2E_ZEI_IMAGE=ref uses an existing image instead).
-   Build traffic may need an extra CA (a proxy that re-signs TLS): when E2E_EXTRA_CA is a
-   file (default: the host's CA bundle, when present), it is passed to the Dockerfile's
-   documented extra-CA secret.
+   Build traffic may need an extra CA (a proxy that re-signs TLS): E2E_EXTRA_CA (default:
+   the host's CA bundle, when present) goes where the Dockerfile documents it,
+   build/certs/*.crt (git-ignored; trusted by the builder stage only).
 3. The services image: e2e/image/Dockerfile, the project's image plus test tools.
 
 The engine's layer cache (under .cache/e2e for podman) makes a rebuild with no change take
@@ -14,7 +14,6 @@ seconds. Build output goes to .cache/e2e/build.log.
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
@@ -32,16 +31,19 @@ def say(msg):
     print(f"e2e: {msg}", flush=True)
 
 
-def extra_ca_options(dockerfile):
-    """Build options that hand the Dockerfile an extra CA bundle, if it documents a way
-    (a build secret with id `extra_ca`)."""
+def provide_extra_ca(dockerfile):
+    """Hand the builder an extra CA bundle the way the Dockerfile documents it: PEM files
+    in build/certs/ (git-ignored there) are trusted by apt and pip in the builder. The file
+    is written only when its content changes, so the build cache stays valid."""
     ca = os.environ.get("E2E_EXTRA_CA", HOST_CA if os.path.exists(HOST_CA) else "")
-    if not ca:
-        return []
-    text = Path(dockerfile).read_text()
-    if re.search(r"type=secret,[^\s]*id=extra_ca\b", text):
-        return [f"id=extra_ca,src={ca}"]
-    return []
+    certs = ROOT / "build" / "certs"
+    if not ca or "COPY build/certs/" not in Path(dockerfile).read_text():
+        return
+    data = Path(ca).read_bytes()
+    target = certs / "zei-e2e-extra-ca.crt"
+    if not target.exists() or target.read_bytes() != data:
+        target.write_bytes(data)
+        say(f"extra CA {ca} -> {target.relative_to(ROOT)} (trusted by the builder stage only)")
 
 
 def ensure_images(engine):
@@ -62,8 +64,8 @@ def ensure_images(engine):
     if not zei_image:
         t1 = time.monotonic()
         say(f"building {ZEI_TAG} from {dockerfile.name} (target runtime; log {BUILD_LOG})")
-        engine.build(ROOT, ZEI_TAG, dockerfile=dockerfile, target="runtime",
-                     secrets=extra_ca_options(dockerfile), log=BUILD_LOG)
+        provide_extra_ca(dockerfile)
+        engine.build(ROOT, ZEI_TAG, dockerfile=dockerfile, target="runtime", log=BUILD_LOG)
         say(f"{ZEI_TAG} ready in {time.monotonic() - t1:.0f}s")
         zei_image = ZEI_TAG
     t1 = time.monotonic()

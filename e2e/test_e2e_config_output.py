@@ -73,6 +73,7 @@ def test_json_logs_lines_are_parsed(zei):
     lines = ['{"level":"warn","msg":"cache miss","key":"k1"}',
              '{"severity":"ERROR","message":"boom","code":500}',
              '{"level":30,"msg":"pino info"}',
+             '{"lvl":"debug","msg":"detail"}',
              "plain text line"]
     c = zei(f"""
 services:
@@ -85,6 +86,7 @@ services:
     c.wait_log(r"^app\[warn\] cache miss key=k1$")
     c.wait_log(r"^app\[error\] boom code=500$")
     c.wait_log(r"^app\[info\] pino info$")
+    c.wait_log(r"^app\[debug\] detail$")
     c.wait_log(r"^app\[out\] plain text line$")
     c.wait_log(r'^raw\[out\] \{"level":"warn","msg":"not parsed"\}$')
 

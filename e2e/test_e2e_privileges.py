@@ -62,7 +62,8 @@ def test_another_user_is_denied_by_the_socket(zei):
     r = c.zei("restart", "web", user=BOB)
     assert r.returncode == 1 and "permission denied" in r.stderr.lower(), r.stdout + r.stderr
     r = c.zei("list", user=BOB)
-    assert "permission denied" in r.stderr.lower() and "running" not in r.stdout, r.stdout + r.stderr
+    assert "cannot reach the daemon (permission denied" in r.stderr, r.stdout + r.stderr
+    assert "running" not in r.stdout, r.stdout
     # The app user (the image's USER, exec's default) and root may.
     assert c.zei("status", "web").returncode == 0
     assert c.zei("status", "web", user=0).returncode == 0
@@ -70,13 +71,13 @@ def test_another_user_is_denied_by_the_socket(zei):
 
 
 def test_socket_in_a_shared_directory_checks_peer_credentials(zei):
-    c = zei("services:\n  web:\n    command: [probe]\n", args=["--socket", "/tmp/zei.sock"])
+    c = zei("services:\n  web:\n    command: [probe]\n", env={"ZEI_SOCKET": "/tmp/zei.sock"})
     c.wait_log(r"^web\[out\] waiting$")
     r = c.zei("--socket", "/tmp/zei.sock", "signal", "web:HUP", user=BOB)
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"permission denied: uid {BOB} may not control zei" in r.stderr
     c.wait_log(rf"control socket: permission denied for uid {BOB}")
-    r = c.zei("--socket", "/tmp/zei.sock", "signal", "web:HUP")        # the app user may
+    r = c.exec("/zei", "signal", "web:HUP", env={"ZEI_SOCKET": "/tmp/zei.sock"})   # the app user may
     assert r.returncode == 0, r.stderr
     c.wait_log(r"^web\[out\] got SIGHUP")
     assert len(re.findall(r"got SIGHUP", c.logs())) == 1
@@ -110,6 +111,20 @@ def test_daemon_parks_root_and_plain_root_runs_as_root(zei):
     assert [int(x) for x in c2.proc_status(1)["Uid"].split()] == [0, 0, 0, 0]
     f = fields(c2.wait_log(r"^web\[out\] (ready .*)$")[0])
     assert ids(f, "uid") == [ALICE] * 4
+
+
+def test_zei_app_user_chooses_the_app_identity(zei):
+    c = zei("services:\n  web:\n    command: [probe]\n", user=0,
+            env={"ZEI_APP_USER": "alice", "ZEI_APP_GROUP": "extra"})
+    c.wait_log(r"app identity uid 1001 gid 2001")
+    c.wait_log(r"^web\[out\] waiting$")
+    st = c.proc_status(1)
+    assert [int(x) for x in st["Uid"].split()] == [0, ALICE, 0, ALICE], st["Uid"]
+    assert int(st["Gid"].split()[1]) == 2001, st["Gid"]
+    assert c.exec("stat", "-c", "%u %g %a", "/run/zei").stdout.split() == ["1001", "2001", "700"]
+    assert c.zei("status", "web", user=ALICE).returncode == 0
+    r = c.zei("status", "web", user=APP)
+    assert r.returncode != 0 and "permission denied" in r.stderr, r.stdout + r.stderr
 
 
 def test_suid_start_scrubs_the_environment(zei):
