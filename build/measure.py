@@ -44,8 +44,10 @@ def wall_ms(argv, env):
 
 
 def median(f, *args):
-    f(*args)  # warm the page cache
-    return statistics.median(f(*args) for _ in range(N))
+    """'median (min)' of N runs, after one to warm the page cache."""
+    f(*args)
+    runs = [f(*args) for _ in range(N)]
+    return "%6.1f ms (min %.1f)" % (statistics.median(runs), min(runs))
 
 
 def rss_kb(pid):
@@ -94,8 +96,8 @@ def main():
     print("binary: %s, %d bytes" % (ZEI, os.path.getsize(ZEI)))
     if os.path.exists(PROBE):
         print("exec -> first line of main (median of %d):" % N)
-        print("  frozen probe            %6.1f ms" % median(to_main_ms, [PROBE], env))
-        print("  python3.11 -S (source)  %6.1f ms" % median(
+        print("  frozen probe            %s" % median(to_main_ms, [PROBE], env))
+        print("  python3.11 -S (source)  %s" % median(
             to_main_ms, ["/usr/bin/python3.11", "-S", os.path.join(ROOT, "build", "startup_probe.py")], src_env))
         print("idle RSS:")
         print("  frozen probe            %6d kB" % idle_rss([PROBE, "--idle"], env))
@@ -103,8 +105,9 @@ def main():
             ["/usr/bin/python3.11", "-S", os.path.join(ROOT, "build", "startup_probe.py"), "--idle"], src_env))
     else:
         print("(no probe: run build/build.sh --probe for the startup numbers)")
-    print("`zei --version` wall time (median of %d): %.1f ms" % (N, median(wall_ms, [ZEI, "--version"], env)))
-    print("`python3.11 -m zei --version` (source):  %.1f ms" % median(
+    print("`--version` wall time (median of %d):" % N)
+    print("  dist/zei                %s" % median(wall_ms, [ZEI, "--version"], env))
+    print("  python3.11 -S -m zei    %s" % median(
         wall_ms, ["/usr/bin/python3.11", "-S", "-m", "zei", "--version"], src_env))
     config = sys.argv[1] if len(sys.argv) > 1 else None
     if config is None:
