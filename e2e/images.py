@@ -9,7 +9,9 @@
 3. The services image: e2e/image/Dockerfile, the project's image plus test tools.
 
 The engine's layer cache (under .cache/e2e for podman) makes a rebuild with no change take
-seconds. Build output goes to .cache/e2e/build.log.
+seconds. Stage images that later builds reuse (builder, tools) are tagged, so with podman
+the untagged images left by superseded builds are pruned after each build and the store
+does not grow. Build output goes to .cache/e2e/build.log.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from engine import CACHE, ROOT
 
 ZEI_TAG = "localhost/zei-e2e/zei:latest"
 SERVICES_TAG = "localhost/zei-e2e/services:latest"
+BUILDER_TAG = "localhost/zei-e2e/builder:latest"
+TOOLS_TAG = "localhost/zei-e2e/tools:latest"
 SERVICES_DIR = ROOT / "e2e" / "image"
 BUILD_LOG = CACHE / "build.log"
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -65,11 +69,18 @@ def ensure_images(engine):
         t1 = time.monotonic()
         say(f"building {ZEI_TAG} from {dockerfile.name} (target runtime; log {BUILD_LOG})")
         provide_extra_ca(dockerfile)
+        # The builder is tagged too: an untagged stage image would count as dangling.
+        engine.build(ROOT, BUILDER_TAG, dockerfile=dockerfile, target="builder", log=BUILD_LOG)
         engine.build(ROOT, ZEI_TAG, dockerfile=dockerfile, target="runtime", log=BUILD_LOG)
         say(f"{ZEI_TAG} ready in {time.monotonic() - t1:.0f}s")
         zei_image = ZEI_TAG
     t1 = time.monotonic()
-    engine.build(SERVICES_DIR, SERVICES_TAG, dockerfile=SERVICES_DIR / "Dockerfile",
-                 build_args={"ZEI_IMAGE": zei_image, "TOOLS_BASE": tools_base}, log=BUILD_LOG)
+    services_args = {"ZEI_IMAGE": zei_image, "TOOLS_BASE": tools_base}
+    for target, tag in (("tools", TOOLS_TAG), (None, SERVICES_TAG)):
+        engine.build(SERVICES_DIR, tag, dockerfile=SERVICES_DIR / "Dockerfile", target=target,
+                     build_args=services_args, log=BUILD_LOG)
+    if engine.name == "podman":
+        # Every image still in use has a tag now; untagged ones are superseded builds.
+        engine.run("image", "prune", "-f", timeout=600)
     say(f"{SERVICES_TAG} ready in {time.monotonic() - t1:.0f}s; images took {time.monotonic() - t0:.0f}s")
     return {"zei": zei_image, "services": SERVICES_TAG, "debian": tools_base}
