@@ -1,4 +1,4 @@
-/* zei: environment guard, compiled into dist/zei by build/zei_plugin.py.
+/* zei: environment guard (and reserved signals), compiled into dist/zei by build/zei_plugin.py.
  *
  * zei is installed suid-root, so whoever runs it chooses its environment. The CPython
  * start-up inside a Nuitka binary reads that environment (Nuitka leaves
@@ -18,10 +18,18 @@
  *  - __ZEI_HIDDEN_* variables that were already there: dropped (only ours come back).
  *
  * Nothing else is touched. The new array is malloc'ed and never freed (one per process).
+ *
+ * It also resets signals 32 and 33 to SIG_DFL when they arrive ignored: glibc reserves them
+ * (NPTL's SIGCANCEL/SIGSETXID), its posix_spawn() hands them to the child as SIG_IGN (so
+ * they arrive ignored under make, runc, ...), and its sigaction() refuses to touch them, so
+ * neither Python nor zei could clean them for the services, which inherit dispositions.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -49,7 +57,30 @@ static char *zeiHide(char const *entry) {
     return hidden;
 }
 
+#if defined(__x86_64__)
+struct zeiKernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+static void zeiDefaultReservedSignals(void) {
+    for (int sig = 32; sig <= 33; sig++) {
+        struct zeiKernelSigaction old, dfl = {SIG_DFL, 0, NULL, 0};
+
+        if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(unsigned long)) == 0 && old.handler == SIG_IGN) {
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(unsigned long));
+        }
+    }
+}
+#else
+#error "zei_env_guard.c: the kernel sigaction layout is only written down for x86_64"
+#endif
+
 __attribute__((constructor)) static void zeiGuardEnvironment(void) {
+    zeiDefaultReservedSignals();
+
     int secure = getauxval(AT_SECURE) != 0;
     size_t count = 0;
 

@@ -178,3 +178,28 @@ def test_cli_in_bare_readonly_root(bare_root, tmp_path, argv):
                   *_in_readonly_root(bare_root, "/zei", *argv)], env={"LANG": "C.UTF-8"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
+
+
+def test_services_get_reserved_signals_at_default(zei_bin, tmp_path):
+    """glibc's posix_spawn (make, runc, ...) hands signals 32/33 over as SIG_IGN and no
+    Python code can reset them; the binary does, so services do not inherit that."""
+    require_namespaces()
+    config = minimal_config(tmp_path / "zei.yaml", (
+        '  raw:\n    command: ["/usr/bin/grep", "^SigIgn", "/proc/self/status"]\n'
+        '    oneshot: true\n'))
+    log = tmp_path / "log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT, 0o644)
+    argv = [require_tool("unshare"), "--pid", "--fork", "--mount-proc", str(zei_bin),
+            "-c", str(config), "--socket", str(tmp_path / "zei.sock")]
+    pid = os.posix_spawn(argv[0], argv, {"PATH": "/usr/bin:/bin"},
+                         file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)])
+    os.close(fd)
+    try:
+        line = wait_for(lambda: re.search(r"^raw\[out\] SigIgn:\s+([0-9a-f]+)$", log.read_text(), re.M),
+                        what=f"the service's SigIgn line in {log}")
+    finally:
+        kids = wait_for(lambda: Path(f"/proc/{pid}/task/{pid}/children").read_text().split(),
+                        what="unshare's child")
+        os.kill(int(kids[0]), 15)
+        os.waitpid(pid, 0)
+    assert int(line.group(1), 16) & (3 << 31) == 0, line.group(0)
