@@ -28,8 +28,6 @@ from nuitka.freezer import ImportDetection
 from nuitka.plugins.PluginBase import NuitkaPluginBase
 
 # Extension modules that Debian's python3.11 ships as separate .so files (not builtins).
-# (yaml.cyaml / yaml._yaml are kept out by --nofollow-import-to in build.sh: a plugin may
-# not overrule --include-module=yaml.)
 _CJK_CODEC_EXTENSIONS = ("_multibytecodec", "_codecs_cn", "_codecs_hk", "_codecs_iso2022",
                          "_codecs_jp", "_codecs_kr", "_codecs_tw")
 # Codecs kept: the ones Python's start-up and zei can need. Every other `encodings.*`
@@ -39,7 +37,8 @@ KEPT_ENCODINGS = ("aliases", "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16",
                   "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "unicode_escape",
                   "raw_unicode_escape")
 
-
+# (yaml.cyaml / yaml._yaml are kept out by --nofollow-import-to in build.sh: a plugin may
+# not overrule --include-module=yaml.)
 EXCLUDED = frozenset(_CJK_CODEC_EXTENSIONS + ("_json", "_typing", "_yaml"))
 
 # Third-party packages embedded as bytecode instead of compiled C (zei itself is compiled).
