@@ -1,4 +1,5 @@
 """Running services: start order, restart policy, oneshots, spawn failures, environment."""
+import os
 import re
 import signal
 
@@ -173,7 +174,14 @@ services:
     assert fields["pid"] == fields["pgid"] == fields["sid"]
     assert int(fields["blocked"], 16) == 0, line
     z.wait_log(r"^raw\[out\] SigBlk:\s+0+$")
-    z.wait_log(r"^raw\[out\] SigIgn:\s+0+$")
+    ignored = int(z.wait_log(r"^raw\[out\] SigIgn:\s+([0-9a-f]+)$")[0], 16)
+    if not os.environ.get("ZEI_BIN"):
+        # glibc's posix_spawn (make, runc) hands its reserved signals 32 and 33 to children
+        # as ignored, and Python cannot reset them; the frozen binary does so in C before
+        # Python starts (tests/binary proves it). Under the source tree, only those two
+        # may remain ignored.
+        ignored &= ~((1 << 31) | (1 << 32))
+    assert ignored == 0, hex(ignored)
 
 
 def test_stdin_is_dev_null(zei_run):
