@@ -5,44 +5,12 @@ each, and feeds the outcome (a pid, a spawn failure) back to the supervisor as a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from zei.records import record
 
-
-@dataclass(frozen=True)
-class Spawn:
-    """Start service `name`; the shell answers with spawned() or spawn_failed()."""
-    name: str
-
-
-@dataclass(frozen=True)
-class Kill:
-    """Send `sig` to the process group led by `pid` (ESRCH is normal)."""
-    name: str
-    pid: int
-    sig: int
-
-
-@dataclass(frozen=True)
-class KillAll:
-    """Send `sig` to every process in the namespace but zei itself (kill(-1, sig))."""
-    sig: int
-
-
-@dataclass(frozen=True)
-class Log:
-    level: str                 # debug | info | warn | error
-    source: str                # "zei" or a service name
-    message: str
-    fields: tuple = field(default=())   # ((key, value), ...)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Answer a control request identified by `token`."""
-    token: object
-    payload: dict
-
-
-@dataclass(frozen=True)
-class Exit:
-    code: int
+Spawn = record("Spawn", "name", doc="Start service `name`; the shell answers with spawned() or spawn_failed().")
+Kill = record("Kill", "name pid sig", doc="Send `sig` to the process group led by `pid` (ESRCH is normal).")
+KillAll = record("KillAll", "sig", doc="Send `sig` to every process in the namespace but zei (kill(-1, sig)).")
+Log = record("Log", "level source message fields", defaults=((),),
+             doc="level: debug|info|warn|error; source: 'zei' or a service; fields: ((key, value), ...).")
+Reply = record("Reply", "token payload", doc="Answer the control request identified by `token`.")
+Exit = record("Exit", "code", doc="End zei with this exit code.")

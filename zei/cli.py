@@ -43,7 +43,7 @@ import os
 import signal
 import sys
 
-from zei import __version__, client, config as config_mod, protocol
+from zei import client, protocol   # the YAML side (zei.config) only when needed
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 NOT_PID1 = """zei: the daemon runs only as PID 1 (this is pid {pid}).
@@ -102,7 +102,7 @@ def run(args, out=sys.stdout, err=sys.stderr):
 
 
 def cmd_check(path, out, err):
-    from zei import daemon
+    from zei import config as config_mod, daemon
     try:
         cfg = daemon.load_config(path)
     except config_mod.ConfigError as e:
@@ -161,7 +161,7 @@ def cmd_show(sock, path, name, status, as_json, out, err):
 
 
 def show_from_config(path, name, status, as_json, why, out, err):
-    from zei import daemon
+    from zei import config as config_mod, daemon
     head = "cannot reach the daemon" if why.startswith("permission denied") else "daemon not running"
     try:
         cfg = daemon.load_config(path)

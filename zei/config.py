@@ -11,13 +11,12 @@ every problem found (sorted by line). A Config is immutable.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import yaml
+
+from zei.records import record
 
 DEFAULT_PATH = "/etc/zei/zei.yaml"
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
@@ -32,32 +31,31 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    command: tuple
-    user: str = "root"
-    group: Optional[str] = None          # None: the user's primary group
-    restart: str = "never"
-    max_restarts: int = 0                # 0 = unlimited
-    restart_delay: float = 1.0
-    oneshot: bool = False
-    interval: Optional[float] = None
-    depends_on: tuple = ()
-    environment: tuple = ()              # ((key, value), ...) in file order
-    working_dir: Optional[str] = None
-    stdout: Optional[str] = None         # None: captured and tagged by zei
-    stderr: Optional[str] = None
-    json_logs: bool = False
-    line: int = 0
+ServiceSpec = record("ServiceSpec", [
+    "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
+    "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
+], defaults=(
+    "root",      # user
+    None,        # group: None = the user's primary group
+    "never",     # restart
+    0,           # max_restarts: 0 = unlimited
+    1.0,         # restart_delay
+    False,       # oneshot
+    None,        # interval
+    (),          # depends_on
+    (),          # environment: ((key, value), ...) in file order
+    None,        # working_dir
+    None,        # stdout: None = captured and tagged by zei
+    None,        # stderr
+    False,       # json_logs
+    0,           # line
+), doc="One service's options, validated.")
 
 
-@dataclass(frozen=True)
-class Config:
-    path: str
-    services: tuple                      # ServiceSpec, in file order
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
-    version: str = "1.0"
+class Config(record("Config", "path services shutdown_timeout version",
+                    defaults=(DEFAULT_SHUTDOWN_TIMEOUT, "1.0"))):
+    """A whole validated config; `services` in file order."""
+    __slots__ = ()
 
     def service(self, name):
         for s in self.services:
@@ -66,12 +64,9 @@ class Config:
         return None
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
-    line: int
-    where: str
-    message: str
-    path: str = field(default="", compare=False)
+class Problem(record("Problem", "line where message path", defaults=("",))):
+    """One config problem; sorts by line."""
+    __slots__ = ()
 
     def __str__(self):
         loc = f"{self.path}:{self.line}" if self.line else self.path
@@ -157,6 +152,7 @@ _CONSTRUCTOR = yaml.SafeLoader("")
 
 
 def suggest(word, choices):
+    import difflib                       # only when something is wrong
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

@@ -21,7 +21,6 @@ import select
 import signal
 import sys
 import time
-import traceback
 
 from zei import actions as A
 from zei import config as config_mod
@@ -101,6 +100,7 @@ class Daemon:
         return self.exit_code
 
     def internal_error(self):
+        import traceback                  # only when something went wrong
         self.out.event("error", "zei", "internal error (zei carries on): "
                        + traceback.format_exc().strip().replace("\n", " | "))
 

@@ -35,8 +35,6 @@ for a service whose process is alive; shutdown always ends in Exit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
 
 from zei.actions import Exit, Kill, KillAll, Log, Reply, Spawn
 from zei.config import dependency_order
@@ -93,26 +91,33 @@ def describe_exit(code, sig):
     return f"killed by {signal_name(sig)}" if sig is not None else f"exit code {code}"
 
 
-@dataclass
 class Service:
-    spec: object
-    state: str = WAITING
-    pid: Optional[int] = None
-    started_at: Optional[float] = None       # when the current/last process started
-    changed_at: float = 0.0                  # when the state last changed
-    restarts: int = 0                        # automatic restarts since boot or the last manual start
-    runs: int = 0
-    last_exit: Optional[dict] = None         # {"code": n} | {"signal": n} | {"error": text}
-    deadline: Optional[float] = None         # backoff/scheduled restart, or SIGKILL time when stopping
-    reason: str = ""                         # why it is blocked / failed / stopped
-    succeeded: bool = False                  # exited 0 at least once (satisfies dependents)
-    then_start: bool = False                 # stopping for a restart
-    waiters: list = field(default_factory=list)   # (token, verb) awaiting a reply
-    term_sent: bool = False
+    """One service's live state (the spec is immutable; everything else changes)."""
+    __slots__ = ("spec", "state", "pid", "started_at", "changed_at", "restarts", "runs", "last_exit",
+                 "deadline", "reason", "succeeded", "then_start", "waiters", "term_sent")
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.state = WAITING
+        self.pid = None
+        self.started_at = None       # when the current/last process started
+        self.changed_at = 0.0        # when the state last changed
+        self.restarts = 0            # automatic restarts since boot or the last manual start
+        self.runs = 0
+        self.last_exit = None        # {"code": n} | {"signal": n} | {"error": text}
+        self.deadline = None         # backoff/scheduled restart, or SIGKILL time when stopping
+        self.reason = ""             # why it is blocked / failed / stopped
+        self.succeeded = False       # exited 0 at least once (satisfies dependents)
+        self.then_start = False      # stopping for a restart
+        self.waiters = []            # tokens awaiting a reply
+        self.term_sent = False
 
     @property
     def name(self):
         return self.spec.name
+
+    def __repr__(self):
+        return f"Service({self.name!r}, state={self.state!r}, pid={self.pid!r})"
 
 
 class Supervisor:

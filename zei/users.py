@@ -9,26 +9,17 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-from dataclasses import dataclass
+from zei.records import record
 
 
-@dataclass(frozen=True)
-class Identity:
-    user: str
-    uid: int
-    gid: int
-    groups: tuple
-    home: str
+Identity = record("Identity", "user uid gid groups home", doc="Who a service runs as.")
 
 
 class UnknownUser(LookupError):
     pass
 
 
-@dataclass(frozen=True)
-class NumericUser:
-    """A numeric uid with no passwd entry."""
-    uid: int
+NumericUser = record("NumericUser", "uid", doc="A numeric uid with no passwd entry.")
 
 
 def lookup_user(name):

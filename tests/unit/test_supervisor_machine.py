@@ -53,7 +53,7 @@ def in_state(state):
 
 def snapshot(sup):
     svc = sup.services["a"]
-    return (copy.deepcopy({k: v for k, v in vars(svc).items() if k != "spec"}),
+    return (copy.deepcopy({k: getattr(svc, k) for k in type(svc).__slots__ if k != "spec"}),
             dict(sup.by_pid))
 
 
