@@ -31,34 +31,49 @@ def scrub_environment(environ):
 
 
 def main(argv=None):
-    from docopt import DocoptExit, docopt
-    from zei import __version__, cli, privileges
-
     argv = sys.argv[1:] if argv is None else argv
-    pid1 = os.getpid() == 1
-    if not pid1:
+    from zei import privileges
+    if os.getpid() != 1:
         privileges.drop_to_caller()
+        return command_line(argv)
+    # PID 1: arguments and config are parsed in a throwaway child (zei.prelude), so the
+    # daemon never holds docopt or PyYAML in memory.
+    from zei import prelude
+    try:
+        priv, priv_error = privileges.Privileges(), None
+    except (LookupError, OSError, privileges.PrivilegeError) as e:
+        priv, priv_error = None, str(e)
+    start = prelude.run(argv, priv, priv_error)
+    if start["mode"] == "exit":
+        return start["code"]
+    if start["mode"] == "error":
+        sys.stderr.write(f"zei: cannot start: {start['error']}\n")
+        return 1
+    if start["mode"] == "cli":
+        privileges.drop_to_caller()
+        return command_line(argv)
+    if is_setuid():
+        scrub_environment(os.environ)
+    os.umask(0o022)
+    os.chdir("/")
+    from zei import daemon
+    return daemon.main(start, priv)
+
+
+def command_line(argv):
+    """Every path but the daemon: privileges are already dropped to the caller."""
+    from docopt import DocoptExit, docopt
+
+    from zei import __version__, cli
     try:
         args = docopt(cli.__doc__, argv, version=f"zei {__version__}")
     except DocoptExit as e:
         sys.stderr.write(f"zei: invalid command line\n{str(e).strip()}\n")
         return cli.EXIT_USAGE
-    commands = ("list", "status", "start", "stop", "restart", "signal", "check")
-    if any(args[c] for c in commands):
-        if pid1:
-            privileges.drop_to_caller()
+    if any(args[c] for c in cli.COMMANDS):
         return cli.run(args)
-    if not pid1:
-        sys.stderr.write(cli.NOT_PID1.format(pid=os.getpid()))
-        return cli.EXIT_USAGE
-    if is_setuid():
-        scrub_environment(os.environ)
-    config_path = os.path.abspath(args["--config"])
-    socket_path = os.path.abspath(cli.socket_path(args))
-    os.umask(0o022)
-    os.chdir("/")
-    from zei import daemon
-    return daemon.main(config_path, socket_path)
+    sys.stderr.write(cli.NOT_PID1.format(pid=os.getpid()))
+    return cli.EXIT_USAGE
 
 
 if __name__ == "__main__":

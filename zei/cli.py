@@ -52,6 +52,7 @@ Use zei as a container's entrypoint, or test it with:
 Commands for a running zei: list, status [SERVICE], start SERVICE, stop SERVICE,
 restart SERVICE, signal SERVICE:SIGNAL, check.  See: zei --help
 """
+COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "check")
 SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
            and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
 
@@ -101,10 +102,18 @@ def run(args, out=sys.stdout, err=sys.stderr):
     return cmd_show(sock, path, name if status else None, status, args["--json"], out, err)
 
 
+def load_config(path):
+    """Read and validate a config file. Raises ConfigError (every problem) or OSError."""
+    from zei import config, users
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    return config.parse(text, path, users.lookup_user, users.lookup_group)
+
+
 def cmd_check(path, out, err):
-    from zei import config as config_mod, daemon
+    from zei import config as config_mod
     try:
-        cfg = daemon.load_config(path)
+        cfg = load_config(path)
     except config_mod.ConfigError as e:
         for p in e.problems:
             err.write(f"{p}\n")
@@ -161,10 +170,10 @@ def cmd_show(sock, path, name, status, as_json, out, err):
 
 
 def show_from_config(path, name, status, as_json, why, out, err):
-    from zei import config as config_mod, daemon
+    from zei import config as config_mod
     head = "cannot reach the daemon" if why.startswith("permission denied") else "daemon not running"
     try:
-        cfg = daemon.load_config(path)
+        cfg = load_config(path)
     except config_mod.ConfigError as e:
         err.write(f"zei: {head} ({why}), and the config is invalid:\n{e}\n")
         return EXIT_ERROR

@@ -16,10 +16,10 @@ import re
 
 import yaml
 
-from zei.records import record
+from zei.model import (DEFAULT_SHUTDOWN_TIMEOUT, Config, ConfigError, Problem, ServiceSpec,  # noqa: F401
+                       dependency_order)
 
 DEFAULT_PATH = "/etc/zei/zei.yaml"
-DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 RESTART_POLICIES = ("always", "on-failure", "never")
 SERVICE_KEYS = (
     "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
@@ -29,56 +29,6 @@ TOP_KEYS = ("version", "shutdown_timeout", "services")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-ServiceSpec = record("ServiceSpec", [
-    "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
-    "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
-], defaults=(
-    "root",      # user
-    None,        # group: None = the user's primary group
-    "never",     # restart
-    0,           # max_restarts: 0 = unlimited
-    1.0,         # restart_delay
-    False,       # oneshot
-    None,        # interval
-    (),          # depends_on
-    (),          # environment: ((key, value), ...) in file order
-    None,        # working_dir
-    None,        # stdout: None = captured and tagged by zei
-    None,        # stderr
-    False,       # json_logs
-    0,           # line
-), doc="One service's options, validated.")
-
-
-class Config(record("Config", "path services shutdown_timeout version",
-                    defaults=(DEFAULT_SHUTDOWN_TIMEOUT, "1.0"))):
-    """A whole validated config; `services` in file order."""
-    __slots__ = ()
-
-    def service(self, name):
-        for s in self.services:
-            if s.name == name:
-                return s
-        return None
-
-
-class Problem(record("Problem", "line where message path", defaults=("",))):
-    """One config problem; sorts by line."""
-    __slots__ = ()
-
-    def __str__(self):
-        loc = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
-
-
-class ConfigError(Exception):
-    """Every problem found in one config file."""
-
-    def __init__(self, problems):
-        self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def parse_duration(value):
@@ -450,21 +400,3 @@ def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: T
     if checker.problems:
         raise ConfigError(checker.problems)
     return config
-
-
-def dependency_order(services):
-    """Service names with every dependency before its dependents (file order otherwise)."""
-    by_name = {s.name: s for s in services}
-    done, out = set(), []
-
-    def add(name):
-        if name in done:
-            return
-        done.add(name)
-        for d in by_name[name].depends_on:
-            add(d)
-        out.append(name)
-
-    for s in services:
-        add(s.name)
-    return out

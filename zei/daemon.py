@@ -23,9 +23,7 @@ import sys
 import time
 
 from zei import actions as A
-from zei import config as config_mod
-from zei import logs, reaper, signals, spawn, users
-from zei.privileges import PrivilegeError, Privileges
+from zei import logs, model, reaper, signals, spawn, users
 from zei.supervisor import Supervisor
 
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG, EXIT_SYSTEM = 0, 1, 2, 1
@@ -33,14 +31,6 @@ READ_CHUNK = 65536
 MAX_POLL_MS = 86_400_000          # poll() cannot wait ~25 days; a timer further out wakes once a day
 POLL_IN = select.POLLIN | select.POLLPRI
 POLL_END = select.POLLHUP | select.POLLERR | select.POLLNVAL
-
-
-def load_config(path, as_caller=None):
-    """Read and validate a config file. Raises ConfigError (every problem) or OSError."""
-    with open(path, "rb") as f:
-        data = f.read()
-    text = data.decode("utf-8", "replace")
-    return config_mod.parse(text, path, users.lookup_user, users.lookup_group)
 
 
 class Pipe:
@@ -286,34 +276,31 @@ def _earliest(a, b):
     return min(a, b)
 
 
-def main(config_path, socket_path=None):
-    """Run as PID 1. Returns the exit code."""
+def main(start, priv):
+    """Run as PID 1, given what zei.prelude found (`start`). Returns the exit code."""
     out = logs.Output(1, "json" if os.environ.get("ZEI_LOG_FORMAT", "").lower() == "json" else "text",
                       os.environ.get("ZEI_LOG_LEVEL", "info").lower())
-    try:
-        priv = Privileges()
-    except (LookupError, OSError, PrivilegeError) as e:
-        out.event("error", "zei", f"cannot set up privileges: {e}")
+    path = start["config_path"]
+    if "privileges" in start:
+        out.event("error", "zei", f"cannot set up privileges: {start['privileges']}")
         return EXIT_SYSTEM
+    if "problems" in start:
+        for problem in start["problems"]:
+            out.event("error", "zei", problem)
+        out.event("error", "zei", f"{len(start['problems'])} problem(s) in {path}; nothing started")
+        return EXIT_CONFIG
+    if "unreadable" in start:
+        who = f" as uid {priv.app_uid} (the app identity)" if priv.cycling else ""
+        out.event("error", "zei", f"cannot read config {path}{who}: {start['unreadable']}")
+        return EXIT_CONFIG
+    cfg = model.from_json(start["config"])
     try:
         priv.prepare_root()
-        with priv.as_app():
-            cfg = load_config(config_path)
-    except config_mod.ConfigError as e:
-        for p in e.problems:
-            out.event("error", "zei", str(p))
-        out.event("error", "zei", f"{len(e.problems)} problem(s) in {config_path}; nothing started")
-        return EXIT_CONFIG
-    except OSError as e:
-        who = f" as uid {priv.app_uid} (the app identity)" if priv.cycling else ""
-        out.event("error", "zei", f"cannot read config {config_path}{who}: {e.strerror}")
-        return EXIT_CONFIG
-    try:
-        daemon = Daemon(cfg, out, priv, socket_path)
+        daemon = Daemon(cfg, out, priv, start["socket"])
     except OSError as e:
         out.event("error", "zei", f"cannot start: {e}")
         return EXIT_SYSTEM
-    out.event("info", "zei", f"zei {_version()} as PID {os.getpid()}; config {config_path}; "
+    out.event("info", "zei", f"zei {_version()} as PID {os.getpid()}; config {path}; "
                              f"{priv.description}")
     return daemon.run()
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 
 from zei.actions import Exit, Kill, KillAll, Log, Reply, Spawn
-from zei.config import dependency_order
+from zei.model import dependency_order
 
 SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM = 1, 2, 3, 9, 10, 12, 15
 SIGNAL_NAMES = {

@@ -207,3 +207,21 @@ services:
     z.wait_log(r"monthly: next run in 720h")
     assert z.cli("status", "web").returncode == 0
     assert "internal error" not in z.log()
+
+
+def test_pid1_with_a_command_or_help_is_just_the_cli(tmp_path):
+    import subprocess
+    from conftest import ROOT, zei_command, zei_env
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("services:\n  a:\n    command: [sleep, '1']\n")
+    ns = ["unshare", "--pid", "--mount", "--fork", "--mount-proc"]
+    run = lambda *a: subprocess.run([*ns, *zei_command(), *a], capture_output=True, text=True,
+                                    env=zei_env(), cwd=str(ROOT), timeout=30)
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("zei ")
+    r = run("--help")
+    assert r.returncode == 0 and "Usage:" in r.stdout
+    r = run("-c", str(cfg), "check")
+    assert r.returncode == 0 and "ok, 1 service(s): a" in r.stdout
+    r = run("--bogus")
+    assert r.returncode == 2 and "invalid command line" in r.stderr

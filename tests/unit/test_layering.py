@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ZEI = Path(__file__).resolve().parents[2] / "zei"
-CORE = ("supervisor", "config", "actions", "protocol", "control", "records")
+CORE = ("supervisor", "config", "model", "actions", "protocol", "control", "records")
 FORBIDDEN = {"os", "signal", "select", "socket", "time", "subprocess"}
 
 

@@ -1,0 +1,97 @@
+"""The validated config as plain immutable records, and the little logic on them.
+
+Kept apart from zei.config (which needs PyYAML) so that PID 1 never imports the YAML
+parser: the daemon parses its config in a short-lived child (zei.prelude) and rebuilds
+these records from JSON with from_json(). Pure: no system calls.
+"""
+from __future__ import annotations
+
+from zei.records import record
+
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+
+ServiceSpec = record("ServiceSpec", [
+    "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
+    "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
+], defaults=(
+    "root",      # user
+    None,        # group: None = the user's primary group
+    "never",     # restart
+    0,           # max_restarts: 0 = unlimited
+    1.0,         # restart_delay
+    False,       # oneshot
+    None,        # interval
+    (),          # depends_on
+    (),          # environment: ((key, value), ...) in file order
+    None,        # working_dir
+    None,        # stdout: None = captured and tagged by zei
+    None,        # stderr
+    False,       # json_logs
+    0,           # line
+), doc="One service's options, validated.")
+
+
+class Config(record("Config", "path services shutdown_timeout version",
+                    defaults=(DEFAULT_SHUTDOWN_TIMEOUT, "1.0"))):
+    """A whole validated config; `services` in file order."""
+    __slots__ = ()
+
+    def service(self, name):
+        for s in self.services:
+            if s.name == name:
+                return s
+        return None
+
+
+class Problem(record("Problem", "line where message path", defaults=("",))):
+    """One config problem; sorts by line."""
+    __slots__ = ()
+
+    def __str__(self):
+        loc = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in one config file."""
+
+    def __init__(self, problems):
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def dependency_order(services):
+    """Service names with every dependency before its dependents (file order otherwise)."""
+    by_name = {s.name: s for s in services}
+    done, out = set(), []
+
+    def add(name):
+        if name in done:
+            return
+        done.add(name)
+        for d in by_name[name].depends_on:
+            add(d)
+        out.append(name)
+
+    for s in services:
+        add(s.name)
+    return out
+
+
+def to_json(config):
+    """A Config as JSON-ready data (lists for tuples)."""
+    return {"path": config.path, "shutdown_timeout": config.shutdown_timeout,
+            "version": config.version,
+            "services": [dict(s._asdict(), command=list(s.command), depends_on=list(s.depends_on),
+                              environment=[list(kv) for kv in s.environment])
+                         for s in config.services]}
+
+
+def from_json(data):
+    """The inverse of to_json()."""
+    services = tuple(ServiceSpec(**dict(s, command=tuple(s["command"]),
+                                        depends_on=tuple(s["depends_on"]),
+                                        environment=tuple(tuple(kv) for kv in s["environment"])))
+                     for s in data["services"])
+    return Config(path=data["path"], services=services, shutdown_timeout=data["shutdown_timeout"],
+                  version=data["version"])

@@ -1,0 +1,81 @@
+"""PID 1's start-up parsing, done in a short-lived child so the daemon never loads it.
+
+The command line (docopt) and the config (PyYAML) are parsed once, at start-up, and both
+parsers stay in memory for good once imported: about 4 MB of a daemon that otherwise needs
+little. So PID 1 forks a child that parses the arguments and — for the daemon form — reads
+and validates the config as the app identity, then sends the outcome back as one JSON
+document over a pipe and exits. PID 1 rebuilds the config records (zei.model.from_json)
+and starts supervising; it has imported neither parser.
+
+Outcomes: {"mode": "exit", "code": N} (help, version or a usage error, already printed),
+{"mode": "cli"} (a command: PID 1 is just the CLI), {"mode": "daemon", "config_path",
+"socket", and one of "config" | "problems" | "unreadable" | "privileges"}.
+
+The one waitpid outside zei.reaper is here: the child is PID 1's only child at that point.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def run(argv, priv, priv_error=None):
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            msg = _parse(argv, priv, priv_error)
+        except SystemExit as e:                       # docopt printed --help / --version
+            msg = {"mode": "exit", "code": e.code if isinstance(e.code, int) else 0}
+        except BaseException as e:                    # never let the child fall back into main
+            msg = {"mode": "error", "error": f"{type(e).__name__}: {e}"}
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            data = memoryview(json.dumps(msg).encode())
+            while data:
+                data = data[os.write(wfd, data):]
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    chunks = []
+    while True:
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        return {"mode": "error", "error": "the start-up child died without an answer"}
+
+
+def _parse(argv, priv, priv_error):
+    from docopt import DocoptExit, docopt
+
+    from zei import __version__, cli
+    try:
+        args = docopt(cli.__doc__, argv, version=f"zei {__version__}")
+    except DocoptExit as e:
+        sys.stderr.write(f"zei: invalid command line\n{str(e).strip()}\n")
+        return {"mode": "exit", "code": cli.EXIT_USAGE}
+    if any(args[c] for c in cli.COMMANDS):
+        return {"mode": "cli"}
+    msg = {"mode": "daemon", "config_path": os.path.abspath(args["--config"]),
+           "socket": os.path.abspath(cli.socket_path(args))}
+    if priv is None:
+        msg["privileges"] = priv_error
+        return msg
+    from zei import config, model
+    try:
+        with priv.as_app():
+            msg["config"] = model.to_json(cli.load_config(msg["config_path"]))
+    except config.ConfigError as e:
+        msg["problems"] = [str(p) for p in e.problems]
+    except OSError as e:
+        msg["unreadable"] = e.strerror or str(e)
+    return msg
