@@ -59,6 +59,25 @@ class EngineError(Exception):
     pass
 
 
+def _set_reserved_signals(handler):
+    import ctypes
+    import platform
+    nr = {"x86_64": 13, "aarch64": 134}.get(platform.machine())     # rt_sigaction
+    if nr is None:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    act = (ctypes.c_ulong * 4)(handler, 0, 0, 0)   # handler, flags, restorer, mask
+    for sig in (32, 33):
+        libc.syscall(nr, sig, ctypes.byref(act), None, 8)
+    return True
+
+
+def ignore_reserved_signals():
+    """preexec_fn: the engine (and so the container's PID 1) starts with 32/33 ignored,
+    as it does when launched through glibc's posix_spawn (e.g. from a make recipe)."""
+    _set_reserved_signals(1)                        # SIG_IGN
+
+
 def default_reserved_signals():
     """Give signals 32 and 33 their default disposition in this process, so the engine and
     the containers it starts do not inherit them ignored.
@@ -68,15 +87,7 @@ def default_reserved_signals():
     podman/conmon/runc pass them on to the container's PID 1. A container started by
     dockerd or from a shell begins with them at default. libc's sigaction() refuses these
     numbers, hence the raw rt_sigaction system call (x86_64 and aarch64)."""
-    import ctypes
-    import platform
-    nr = {"x86_64": 13, "aarch64": 134}.get(platform.machine())
-    if nr is None:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    dfl = (ctypes.c_ulong * 4)()                 # handler SIG_DFL, flags, restorer, mask
-    for sig in (32, 33):
-        libc.syscall(nr, sig, ctypes.byref(dfl), None, 8)
+    _set_reserved_signals(0)                        # SIG_DFL
 
 
 class Engine:
@@ -110,10 +121,11 @@ class Engine:
         # registries.conf and policy.json stay the system's: nothing is ever pulled.
 
     # ---- raw CLI -------------------------------------------------------------------------
-    def run(self, *args, check=True, timeout=120, input=None, capture=True):
+    def run(self, *args, check=True, timeout=120, input=None, capture=True, preexec_fn=None):
         cmd = [self.name, *map(str, args)]
         try:
             r = subprocess.run(cmd, env=self.env, input=input, text=True, timeout=timeout,
+                               preexec_fn=preexec_fn,
                                stdout=subprocess.PIPE if capture else None,
                                stderr=subprocess.PIPE if capture else None)
         except subprocess.TimeoutExpired as e:

@@ -60,7 +60,7 @@ class Container:
 
     @classmethod
     def run(cls, engine, image, config_text=None, *, args=(), user=None, env=None,
-            name_hint="zei", run_opts=(), mount_config=True):
+            name_hint="zei", run_opts=(), mount_config=True, preexec_fn=None):
         """`run -d` the image (its ENTRYPOINT, its USER unless `user`), the config mounted
         read-only at the default path /etc/zei/zei.yaml."""
         config_dir = Path(tempfile.mkdtemp(prefix="zei-e2e-"))
@@ -77,7 +77,7 @@ class Container:
         for k, v in (env or {}).items():
             opts += ["-e", f"{k}={v}"]
         opts += list(run_opts)
-        r = engine.run(*opts, image, *args, timeout=60)
+        r = engine.run(*opts, image, *args, timeout=60, preexec_fn=preexec_fn)
         return cls(engine, r.stdout.strip().splitlines()[-1], name, config_dir)
 
     # ---- observing -----------------------------------------------------------------------

@@ -3,6 +3,7 @@ deadlines, orphans, a held stdout, a second TERM."""
 import re
 import time
 
+from engine import ignore_reserved_signals
 from harness import fields, poll_until, sh
 
 
@@ -75,6 +76,19 @@ services:
         assert f["ppid"] == "1", f
     c.wait_log(r"^raw\[out\] SigBlk:\s+0+$")
     c.wait_log(r"^raw\[out\] SigIgn:\s+0+$")
+
+
+def test_default_dispositions_even_when_pid1_inherits_reserved_signals_ignored(zei):
+    """glibc's posix_spawn (make, ...) leaves signals 32/33 ignored in the child and runc
+    passes that on to PID 1; libc's sigaction() refuses to touch them. Services must
+    still start with nothing ignored."""
+    c = zei("services:\n  p:\n    command: [probe]\n  q:\n    command: [probe]\n    user: bob\n",
+            preexec_fn=ignore_reserved_signals)
+    for svc in ("p", "q"):
+        f = fields(c.wait_log(rf"^{svc}\[out\] (ready .*)$")[0])
+        assert int(f["ignored"], 16) == 0 and int(f["blocked"], 16) == 0, f
+    c.kill("HUP")                                   # and zei still works as PID 1
+    c.wait_log(r"^q\[out\] got SIGHUP from=1$")
 
 
 def test_exit_codes_and_signal_deaths_show_in_status(zei):
