@@ -31,6 +31,7 @@ test: deps
 	$(VPY) -m pytest -q tests --ignore=tests/binary
 	$(MAKE) --no-print-directory test-binary lint-docker
 	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory e2e
 
 # The single-file binary (issue 4; build/README.md, docs/build.md). `build` makes dist/zei
 # with Nuitka (cold ~2-3 min, warm with ccache ~10-30 s; prints its time). `test-binary`

@@ -39,6 +39,11 @@ class Privileges:
         elif ruid != 0:
             self.app_uid = ruid
             self.app_gid = users.lookup_group(want_group) if want_group else rgid
+            if self.app_gid == 0:
+                # `USER 65532` with no group in an image that has no such user starts zei
+                # with gid 0: never adopt root's group. Use the uid's own primary group,
+                # or a group numbered like the uid.
+                self.app_gid = users.primary_gid(ruid)
         if self.app_uid == 0:
             raise PrivilegeError("the app identity must not be root (ZEI_APP_USER)")
         self.cycling = self.root and self.app_uid is not None

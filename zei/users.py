@@ -67,3 +67,12 @@ def resolve(user, group=None):
         # The user's own supplementary groups (as `id USER` shows), plus the chosen gid.
         groups = tuple(sorted(set(os.getgrouplist(name, gid))))
     return Identity(user=name, uid=uid, gid=gid, groups=groups, home=home)
+
+
+def primary_gid(uid):
+    """The passwd primary group of `uid` if it has one and it is not root's, else gid = uid."""
+    try:
+        gid = pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        return uid
+    return gid if gid != 0 else uid
