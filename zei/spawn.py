@@ -18,10 +18,13 @@ import errno as errno_mod
 import os
 import signal
 
+import _signal
+
 from zei import signals
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_ALL = signal.valid_signals()
+_ALL = frozenset(int(s) for s in signal.valid_signals())
+_BLOCK, _SETMASK = int(signal.SIG_BLOCK), int(signal.SIG_SETMASK)
 
 
 class SpawnError(Exception):
@@ -46,17 +49,17 @@ def spawn(argv, env, ident, cwd, stdout_fd, stderr_fd, devnull_fd):
     progs = [os.fsencode(p) for p in candidates(argv[0], env.get("PATH"))]
     env_b = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _ALL)
+    old_mask = _signal.pthread_sigmask(_BLOCK, _ALL)
     try:
         pid = os.fork()
     except OSError as e:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        _signal.pthread_sigmask(_SETMASK, old_mask)
         os.close(rfd)
         os.close(wfd)
         raise SpawnError("fork", e.errno or 0) from None
     if pid == 0:                                      # child: never returns
         _child(argv, env_b, progs, ident, cwd, stdout_fd, stderr_fd, devnull_fd, wfd)
-    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    _signal.pthread_sigmask(_SETMASK, old_mask)
     os.close(wfd)
     try:
         data = b""
@@ -99,7 +102,7 @@ def _child(argv, env_b, progs, ident, cwd, stdout_fd, stderr_fd, devnull_fd, wfd
             os.chdir(cwd)
         step = "exec"
         first_error = None
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        _signal.pthread_sigmask(_SETMASK, ())
         for prog in progs:
             try:
                 os.execve(prog, argv, env_b)
