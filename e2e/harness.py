@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 import re
 import tempfile
 import time
@@ -23,18 +24,14 @@ from pathlib import Path
 
 from engine import LABEL, EngineError
 
-_seq = itertools.count(1)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
+from polling import poll_until as _poll  # noqa: E402
 
 
 def poll_until(predicate, timeout=15.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return _poll(predicate, timeout, interval, what)
+
+_seq = itertools.count(1)
 
 
 def q(*argv):

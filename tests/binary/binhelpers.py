@@ -7,6 +7,7 @@ being root) is a failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import sys
 import re
 import shutil
 import subprocess
@@ -15,6 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+from polling import poll_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -80,14 +84,7 @@ def run(argv, env=None, user=None, cwd=None, timeout=30, stdin=subprocess.DEVNUL
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+    return poll_until(predicate, timeout, 0.02, what)
 
 
 class Pid1:

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+from polling import poll_until  # noqa: E402,F401  (the suites' one way to wait)
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = str(ROOT / "tests" / "helpers" / "probe.py")
 PYTHON3 = "/usr/bin/python3"
@@ -40,17 +43,6 @@ def zei_env(extra=None):
     env.pop("ZEI_SOCKET", None)
     env.update(extra or {})
     return env
-
-
-def poll_until(predicate, timeout=10.0, interval=0.01, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class ZeiProc:
