@@ -15,7 +15,6 @@ exception while handling one event is logged and the loop goes on.
 from __future__ import annotations
 
 import collections
-import errno
 import os
 import select
 import signal
@@ -26,11 +25,10 @@ from zei import actions as A
 from zei import logs, model, reaper, signals, spawn, users
 from zei.supervisor import Supervisor
 
-EXIT_OK, EXIT_FORCED, EXIT_CONFIG, EXIT_SYSTEM = 0, 1, 2, 1
+EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
 READ_CHUNK = 65536
 MAX_POLL_MS = 86_400_000          # poll() cannot wait ~25 days; a timer further out wakes once a day
 POLL_IN = select.POLLIN | select.POLLPRI
-POLL_END = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 class Pipe:

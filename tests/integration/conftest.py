@@ -107,6 +107,18 @@ class ZeiProc:
     def signal(self, sig):
         os.kill(self.host_pid, sig)
 
+    def wait_ready(self, *services):
+        """Each probe service has printed `ready` (its handlers are installed)."""
+        for name in services:
+            self.wait_log(rf"^{re.escape(name)}\[out\] ready")
+
+    def term_and_wait(self, timeout=10.0):
+        """SIGTERM to PID 1; returns (exit code, seconds until zei exited)."""
+        t0 = time.monotonic()
+        self.signal(signal.SIGTERM)
+        code = self.wait_exit(timeout)
+        return code, time.monotonic() - t0
+
     def wait_exit(self, timeout=20.0):
         try:
             return self.proc.wait(timeout)

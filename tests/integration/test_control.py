@@ -75,8 +75,7 @@ services:
   b:
     command: {probe()}
 """)
-    z.wait_log(r"^a\[out\] ready")
-    z.wait_log(r"^b\[out\] ready")
+    z.wait_ready("a", "b")
     for spelling, name in (("HUP", "SIGHUP"), ("SIGUSR1", "SIGUSR1"), ("12", "SIGUSR2"), ("winch", "SIGWINCH")):
         r = z.cli("signal", f"a:{spelling}", check=True)
         assert f"sent {name} to a" in r.stdout

@@ -1,6 +1,5 @@
 """PID 1 duties: signal forwarding, graceful shutdown, reaping orphans and zombies."""
 import signal
-import time
 
 from conftest import poll_until, probe, q
 
@@ -13,8 +12,7 @@ services:
   b:
     command: {probe()}
 """)
-    z.wait_log(r"^a\[out\] ready")
-    z.wait_log(r"^b\[out\] ready")
+    z.wait_ready("a", "b")
     for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         z.signal(sig)
         z.wait_log(rf"^a\[out\] got {sig.name}$")
@@ -35,8 +33,7 @@ services:
     command: {probe()}
     depends_on: [app]
 """)
-    for name in ("db", "app", "web"):
-        z.wait_log(rf"^{name}\[out\] ready")      # handlers installed before the TERM
+    z.wait_ready("db", "app", "web")           # handlers installed before the TERM
     z.signal(signal.SIGTERM)
     assert z.wait_exit() == 0
     log = z.log()
@@ -52,12 +49,8 @@ services:
   polite:
     command: {probe()}
 """)
-    z.wait_log(r"^stubborn\[out\] ready")
-    z.wait_log(r"^polite\[out\] ready")
-    t0 = time.monotonic()
-    z.signal(signal.SIGTERM)
-    code = z.wait_exit(10)
-    elapsed = time.monotonic() - t0
+    z.wait_ready("stubborn", "polite")
+    code, elapsed = z.term_and_wait()
     assert code == 1
     assert 0.9 <= elapsed < 5, elapsed
     z.wait_log(r"sending SIGKILL to stubborn")
@@ -73,11 +66,9 @@ services:
   b:
     command: {q("sleep", "1000")}
 """)
-    z.wait_log(r"^a\[out\] ready")
-    t0 = time.monotonic()
-    z.signal(signal.SIGTERM)
-    assert z.wait_exit(10) == 0
-    assert time.monotonic() - t0 < 5
+    z.wait_ready("a")
+    code, elapsed = z.term_and_wait()
+    assert code == 0 and elapsed < 5
 
 
 def test_second_term_during_shutdown_is_harmless(zei_run):
@@ -121,10 +112,8 @@ services:
     command: {q("sh", "-c", "setsid sleep 1000 & echo left; exec sleep 1000")}
 """)
     z.wait_log(r"^leaver\[out\] left")
-    t0 = time.monotonic()
-    z.signal(signal.SIGTERM)
-    assert z.wait_exit(10) == 0
-    assert time.monotonic() - t0 < 4
+    code, elapsed = z.term_and_wait()
+    assert code == 0 and elapsed < 4
 
 
 def test_grandchild_holding_stdout_does_not_hang_restart_or_shutdown(zei_run):
