@@ -40,6 +40,14 @@ class Pipe:
         self.splitter = logs.LineSplitter()
 
 
+class Starting:
+    """A forked service process whose exec verdict has not been read yet."""
+    __slots__ = ("spec", "pid", "status", "path")
+
+    def __init__(self, spec, pid, status, path):
+        self.spec, self.pid, self.status, self.path = spec, pid, status, path
+
+
 class Daemon:
     def __init__(self, cfg, out, privileges, socket_path=None):
         self.config = cfg
@@ -49,6 +57,8 @@ class Daemon:
         self.poller = select.poll()
         self.pipes = {}                  # fd -> Pipe
         self.pipes_of_pid = {}           # service pid -> its [Pipe]s
+        self.starting = {}               # status fd -> Starting (forked, exec not confirmed)
+        self.starting_pid = {}           # pid -> Starting
         self.exit_code = None
         self.sig = signals.SignalPipe()
         self.poller.register(self.sig.rfd, POLL_IN)
@@ -87,9 +97,10 @@ class Daemon:
         self.close()
         return self.exit_code
 
-    def internal_error(self):
+    def internal_error(self, context=""):
         import traceback                  # only when something went wrong
-        self.out.event("error", "zei", "internal error (zei carries on): "
+        where = f" {context}" if context else ""
+        self.out.event("error", "zei", f"internal error{where} (zei carries on): "
                        + traceback.format_exc().strip().replace("\n", " | "))
 
     def wakeup(self, ready):
@@ -101,6 +112,8 @@ class Daemon:
                         self.execute(self.sup.signal(signum, time.monotonic()))
             elif fd in self.pipes:
                 self.read_pipe(self.pipes[fd], ev)
+            elif fd in self.starting:
+                self.resolve_start(self.starting[fd])
             elif self.server is not None:
                 self.server.on_ready(fd, ev, now)
         self.reap()
@@ -113,11 +126,18 @@ class Daemon:
             self.server.expire(time.monotonic())
 
     def reap(self):
+        """Every exited child, each handled on its own: one that fails cannot drop the rest."""
         while True:
             exits, none_left = reaper.reap()
             for pid, code, sig in exits:
-                self.drain_pipes_of_pid(pid)
-                self.execute(self.sup.exited(pid, code, sig, time.monotonic()))
+                try:
+                    starting = self.starting_pid.get(pid)
+                    if starting is not None:          # its verdict comes before its exit
+                        self.resolve_start(starting, exited=True)
+                    self.drain_pipes_of_pid(pid)
+                    self.execute(self.sup.exited(pid, code, sig, time.monotonic()))
+                except Exception:                     # PID 1 must not die
+                    self.internal_error(f"while handling the exit of pid {pid}")
             if none_left:
                 self.execute(self.sup.no_children(time.monotonic()))
             if not exits:
@@ -125,78 +145,123 @@ class Daemon:
 
     # ---- actions ----------------------------------------------------------------------
     def execute(self, todo):
+        """Carry out actions in order; each on its own, so one failure loses no other."""
         queue = collections.deque(todo)
         while queue:
             action = queue.popleft()
-            kind = type(action)
-            if kind is A.Log:
-                self.out.event(action.level, action.source, action.message, action.fields)
-            elif kind is A.Spawn:
-                queue.extend(self.start_service(action.name))
-            elif kind is A.Kill:
-                self.kill(-action.pid, action.sig)
-            elif kind is A.KillAll:
-                self.kill(-1, action.sig)
-            elif kind is A.Reply:
-                if self.server is not None:
-                    self.server.reply(action.token, action.payload)
-            elif kind is A.Exit:
-                self.exit_code = action.code
+            try:
+                queue.extend(self.perform(action))
+            except Exception:                         # PID 1 must not die
+                self.internal_error(f"while carrying out {type(action).__name__}")
+
+    def perform(self, action):
+        kind = type(action)
+        if kind is A.Log:
+            self.out.event(action.level, action.source, action.message, action.fields)
+        elif kind is A.Spawn:
+            return self.start_service(action.name)
+        elif kind is A.Kill:
+            self.kill(-action.pid, action.sig)
+        elif kind is A.KillAll:
+            self.kill(-1, action.sig)
+        elif kind is A.Reply:
+            if self.server is not None:
+                self.server.reply(action.token, action.payload)
+        elif kind is A.Exit:
+            self.exit_code = action.code
+        return ()
 
     def kill(self, target, sig):
         with self.priv.elevated():
             try:
                 os.kill(target, sig)
             except ProcessLookupError:
-                pass
+                if target < -1:       # forked but not yet its own group leader (before setsid)
+                    try:
+                        os.kill(-target, sig)
+                    except ProcessLookupError:
+                        pass
             except PermissionError as e:
                 self.out.event("error", "zei", f"kill({target}, {sig}) failed: {e}")
 
     def start_service(self, name):
-        spec = self.config.service(name)
+        """Fork the service's process (spawn never waits for exec); the verdict arrives on its
+        status pipe (resolve_start). Any failure here is that service's failed start."""
         now = time.monotonic()
+        try:
+            return self._start_service(self.config.service(name), now)
+        except Exception as e:
+            return self.sup.spawn_failed(name, f"cannot start: {type(e).__name__}: {e}", now)
+
+    def _start_service(self, spec, now):
         try:
             ident = users.resolve(spec.user, spec.group)
         except users.UnknownUser as e:
-            return self.sup.spawn_failed(name, f"credentials: {e}", now)
+            return self.sup.spawn_failed(spec.name, f"credentials: {e}", now)
         env = dict(self.base_env)
         env.update(HOME=ident.home, USER=ident.user, LOGNAME=ident.user)
         env.update(spec.environment)
         env.setdefault("PATH", spawn.DEFAULT_PATH)
-        opened, pipes = [], []
+        passed, pipes = [], []
+        argv = list(spec.command)
         try:
+            out = self.output_target(spec, "stdout", spec.stdout, passed, pipes)
+            err = self.output_target(spec, "stderr", spec.stderr, passed, pipes)
             with self.priv.elevated():
-                out_fd = self.output_fd(spec, "stdout", spec.stdout, ident, opened, pipes)
-                err_fd = self.output_fd(spec, "stderr", spec.stderr, ident, opened, pipes)
-                pid = spawn.spawn(list(spec.command), env, ident, spec.working_dir,
-                                  out_fd, err_fd, self.devnull)
+                pid, status_fd = spawn.spawn(argv, env, ident, spec.working_dir, out, err, self.devnull)
         except spawn.SpawnError as e:
             for p in pipes:
                 self.close_pipe(p)
-            return self.sup.spawn_failed(name, str(e), now)
-        except OSError as e:
+            return self.sup.spawn_failed(spec.name, e.explain(argv, spec.working_dir, spec.stdout,
+                                                              spec.stderr, env.get("PATH")), now)
+        except BaseException:
             for p in pipes:
                 self.close_pipe(p)
-            return self.sup.spawn_failed(name, f"output: {e.strerror} ({e.filename})", now)
+            raise
         finally:
-            for fd in opened:
+            for fd in passed:
                 os.close(fd)
+        starting = Starting(spec, pid, spawn.Status(status_fd), env.get("PATH"))
+        self.starting[status_fd] = starting
+        self.starting_pid[pid] = starting
+        self.poller.register(status_fd, POLL_IN)
         self.pipes_of_pid[pid] = pipes
-        return self.sup.spawned(name, pid, now)
+        return self.sup.forked(spec.name, pid, now)
 
-    def output_fd(self, spec, stream, target, ident, opened, pipes):
-        """The descriptor the child gets for `stream`; registers a pipe when capturing."""
+    def resolve_start(self, starting, exited=False):
+        """The child's status pipe has spoken (or the child is gone): spawned or failed.
+        Once the child has exited its pipe is at EOF, so `exited` always decides."""
+        verdict = starting.status.read()
+        if verdict is None:
+            if not exited:
+                return
+            verdict = "exec"
+        self.starting.pop(starting.status.fd, None)
+        self.starting_pid.pop(starting.pid, None)
+        try:
+            self.poller.unregister(starting.status.fd)
+        except KeyError:
+            pass
+        starting.status.close()
+        spec, now = starting.spec, time.monotonic()
+        if verdict == "exec":
+            self.execute(self.sup.spawned(spec.name, starting.pid, now))
+        else:
+            why = verdict.explain(list(spec.command), spec.working_dir, spec.stdout, spec.stderr,
+                                  starting.path)
+            self.execute(self.sup.spawn_failed(spec.name, why, now))
+
+    def output_target(self, spec, stream, target, passed, pipes):
+        """What the child gets for `stream`: fd 1/2, a path it opens itself as the service's
+        user (never opened here: that path is the user's to swap), or a capture pipe."""
         if target == "/dev/stdout":
             return 1
         if target == "/dev/stderr":
             return 2
         if target:
-            with self.priv.acting_as(ident):
-                fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            opened.append(fd)
-            return fd
+            return target
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        opened.append(wfd)
+        passed.append(wfd)
         signals.set_nonblocking(rfd)
         pipe = Pipe(rfd, spec.name, stream, spec.json_logs)
         self.pipes[rfd] = pipe
@@ -254,10 +319,17 @@ class Daemon:
     # ---- control requests (called by the server) --------------------------------------
     def handle_request(self, request, token):
         from zei import control
-        self.execute(control.dispatch(self.sup, request, token, time.monotonic(),
-                                      _version(), os.getpid()))
+        try:
+            todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(), os.getpid())
+        except Exception as e:            # every request gets a reply, even this one
+            self.internal_error(f"while handling {request.get('cmd')!r}")
+            todo = [A.Reply(token, {"ok": False, "code": "internal",
+                                    "error": f"internal error: {type(e).__name__}: {e}"})]
+        self.execute(todo)
 
     def close(self):
+        for starting in list(self.starting.values()):
+            starting.status.close()
         for pipe in list(self.pipes.values()):
             self.read_pipe(pipe)
             if pipe.fd in self.pipes:

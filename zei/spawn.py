@@ -1,13 +1,17 @@
-"""The only fork: start one service process exactly as its spec asks.
+"""The only fork: start one service process exactly as its spec asks, without waiting for it.
 
 Child path, in order: default signal dispositions and no wakeup fd, empty signal mask,
 setsid (own session and process group), stdin from /dev/null and the output descriptors on
-1 and 2, every other descriptor closed, setgroups -> setresgid -> setresuid, chdir, execve
-of each candidate path (PATH search like execvp: the first error other than ENOENT wins).
-Any failure is written as "STEP:ERRNO" to a close-on-exec pipe and the child _exit(127)s;
-the parent reads the pipe until EOF, so spawn() either returns a pid that has exec'd or
-raises SpawnError naming the step and the errno. The dead child of a failed spawn is left
-for the reaper, like every other child.
+1 and 2, every other descriptor closed, setgroups -> setresgid -> setresuid, then — as the
+service's user — open the output files the config names, chdir, execve of each candidate
+path (PATH search like execvp: the first error other than ENOENT wins). Any failure is
+written as "STEP:ERRNO" to a close-on-exec pipe and the child _exit(127)s.
+
+spawn() returns at once with the pid and that pipe's read end (non-blocking): the loop polls
+it, and Status reads it — EOF with nothing written means the program was exec'd, a message
+means it was not. PID 1 never waits for a child: an output path the service's user swapped
+for a FIFO, or a slow file system, blocks only that child, which `zei stop` and shutdown
+signal like any other. The dead child of a failed spawn is left for the reaper.
 
 The parent blocks all signals across fork so that a signal cannot run zei's handler in the
 child (it would write to zei's wakeup pipe).
@@ -29,12 +33,25 @@ _BLOCK, _SETMASK = int(signal.SIG_BLOCK), int(signal.SIG_SETMASK)
 
 class SpawnError(Exception):
     def __init__(self, step, err, pid=None, what=""):
-        self.step, self.errno, self.pid = step, err, pid
-        if err:
-            text = f"{os.strerror(err)} ({errno_mod.errorcode.get(err, err)})"
-        else:
-            text = f"unexpected {what or 'error'}"
-        super().__init__(f"{step}: {text}")
+        self.step, self.errno, self.pid, self.what = step, err, pid, what
+        super().__init__(f"{step}: {self.reason}")
+
+    @property
+    def reason(self):
+        if self.errno:
+            return f"{os.strerror(self.errno)} ({errno_mod.errorcode.get(self.errno, self.errno)})"
+        return self.what if self.step == "arguments" else f"unexpected {self.what or 'error'}"
+
+    def explain(self, argv, cwd=None, stdout=None, stderr=None, path=None):
+        """The error naming what it was about, as docker does: exec "nginx": ... ."""
+        what = {"stdout": stdout, "stderr": stderr, "working_dir": cwd}.get(self.step)
+        if self.step == "exec":
+            if self.errno == errno_mod.ENOENT and "/" not in argv[0]:
+                return f'exec "{argv[0]}": executable file not found in PATH {path or DEFAULT_PATH} (ENOENT)'
+            return f'exec "{argv[0]}": {self.reason}'
+        if what:
+            return f"{self.step} {what}: {self.reason}"
+        return str(self)
 
 
 def candidates(program, path):
@@ -44,10 +61,19 @@ def candidates(program, path):
     return [os.path.join(d or ".", program) for d in (path or DEFAULT_PATH).split(":")]
 
 
-def spawn(argv, env, ident, cwd, stdout_fd, stderr_fd, devnull_fd):
-    """Fork and exec; returns the child's pid or raises SpawnError."""
-    progs = [os.fsencode(p) for p in candidates(argv[0], env.get("PATH"))]
-    env_b = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+def spawn(argv, env, ident, cwd, stdout, stderr, devnull_fd):
+    """Fork; returns (pid, status fd) or raises SpawnError. stdout/stderr: a descriptor to
+    pass, or an absolute path the child opens (append, create 0644) as the service's user."""
+    try:
+        progs = [os.fsencode(p) for p in candidates(argv[0], env.get("PATH"))]
+        argv_b = [os.fsencode(a) for a in argv]
+        env_b = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+        paths = [os.fsencode(t) if isinstance(t, str) else None for t in (stdout, stderr)]
+        if any(b"\0" in x for x in progs + argv_b + [k + v for k, v in env_b.items()]
+               + [p for p in paths if p]):
+            raise ValueError("embedded null byte")
+    except (UnicodeError, ValueError) as e:         # the config rejects these; never crash here
+        raise SpawnError("arguments", 0, what=str(e)) from None
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     old_mask = _signal.pthread_sigmask(_BLOCK, _ALL)
     try:
@@ -58,34 +84,59 @@ def spawn(argv, env, ident, cwd, stdout_fd, stderr_fd, devnull_fd):
         os.close(wfd)
         raise SpawnError("fork", e.errno or 0) from None
     if pid == 0:                                      # child: never returns
-        _child(argv, env_b, progs, ident, cwd, stdout_fd, stderr_fd, devnull_fd, wfd)
+        _child(argv_b, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wfd)
     _signal.pthread_sigmask(_SETMASK, old_mask)
     os.close(wfd)
-    try:
-        data = b""
+    os.set_blocking(rfd, False)
+    return pid, rfd
+
+
+class Status:
+    """What the child's status pipe says: read() until it returns a verdict."""
+    __slots__ = ("fd", "data")
+
+    def __init__(self, fd):
+        self.fd, self.data = fd, b""
+
+    def read(self):
+        """None while undecided; "exec" once the program runs; else the SpawnError.
+        After the child has exited the pipe is at EOF, so this always decides."""
         while True:
-            chunk = os.read(rfd, 256)
+            try:
+                chunk = os.read(self.fd, 256)
+            except BlockingIOError:
+                return None
+            except OSError as e:
+                return SpawnError("status", e.errno or 0)
             if not chunk:
                 break
-            data += chunk
-    finally:
-        os.close(rfd)
-    if data:
-        step, _, rest = data.decode("ascii", "replace").partition(":")
+            self.data += chunk
+            if len(self.data) > 4096:                  # the child writes one short message
+                break
+        if not self.data:
+            return "exec"
+        step, _, rest = self.data.decode("ascii", "replace").partition(":")
         err, _, what = rest.partition(":")
-        raise SpawnError(step, int(err) if err.isdigit() else 0, pid, what)
-    return pid
+        return SpawnError(step, int(err) if err.isdigit() else 0, what=what)
+
+    def close(self):
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
 
 
-def _child(argv, env_b, progs, ident, cwd, stdout_fd, stderr_fd, devnull_fd, wfd):
+def _child(argv, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wfd):
     step = "signals"
     try:
         signals.reset_in_child()
         step = "setsid"
         os.setsid()
         step = "stdio"
-        # Move sources above 2 first so dup2 onto 0..2 cannot clobber one another.
-        src = [os.dup(devnull_fd), os.dup(stdout_fd), os.dup(stderr_fd)]
+        # Move sources above 2 first so dup2 onto 0..2 cannot clobber one another; a stream
+        # that goes to a file gets /dev/null until the file is opened below, as the user.
+        src = [os.dup(devnull_fd)] + [os.dup(devnull_fd if p else fd) for p, fd in
+                                       zip(paths, (stdout, stderr))]
         for target, fd in enumerate(src):
             os.dup2(fd, target, inheritable=True)
         step = "close_fds"
@@ -97,6 +148,12 @@ def _child(argv, env_b, progs, ident, cwd, stdout_fd, stderr_fd, devnull_fd, wfd
         os.setresgid(ident.gid, ident.gid, ident.gid)
         step = "setuid"
         os.setresuid(ident.uid, ident.uid, ident.uid)
+        for target, (step, path) in enumerate(zip(("stdout", "stderr"), paths), 1):
+            if path:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOCTTY, 0o644)
+                if fd != target:
+                    os.dup2(fd, target, inheritable=True)
+                    os.close(fd)
         if cwd:
             step = "working_dir"
             os.chdir(cwd)

@@ -57,7 +57,7 @@ BACKOFF, SCHEDULED, EXITED, FAILED, STOPPED = "backoff", "scheduled", "exited", 
 TRANSITIONS = {
     WAITING: {STARTING, BLOCKED, STOPPED},
     BLOCKED: {WAITING, STARTING, STOPPED},
-    STARTING: {RUNNING, BACKOFF, SCHEDULED, FAILED, STOPPED},
+    STARTING: {RUNNING, STOPPING, BACKOFF, SCHEDULED, FAILED, STOPPED},
     RUNNING: {STOPPING, BACKOFF, SCHEDULED, EXITED, FAILED, STOPPED},
     STOPPING: {STOPPED, STARTING, BACKOFF, SCHEDULED, EXITED, FAILED},
     BACKOFF: {STARTING, STOPPED},
@@ -66,7 +66,10 @@ TRANSITIONS = {
     FAILED: {STARTING, STOPPED},
     STOPPED: {STARTING, STOPPED},
 }
-ALIVE = (RUNNING, STOPPING)        # states with a live process
+ALIVE = (RUNNING, STOPPING)        # states whose process has exec'd (STARTING may hold a pid too)
+
+
+ALL_INTENTS = ("start", "restart", "stop")
 
 
 class InvalidTransition(Exception):
@@ -94,7 +97,7 @@ def describe_exit(code, sig):
 class Service:
     """One service's live state (the spec is immutable; everything else changes)."""
     __slots__ = ("spec", "state", "pid", "started_at", "changed_at", "restarts", "runs", "last_exit",
-                 "deadline", "reason", "succeeded", "then_start", "waiters", "term_sent")
+                 "deadline", "reason", "succeeded", "then_start", "waiters", "term_sent", "execd")
 
     def __init__(self, spec):
         self.spec = spec
@@ -109,8 +112,9 @@ class Service:
         self.reason = ""             # why it is blocked / failed / stopped
         self.succeeded = False       # exited 0 at least once (satisfies dependents)
         self.then_start = False      # stopping for a restart
-        self.waiters = []            # tokens awaiting a reply
+        self.waiters = []            # (token, intent) of requests awaiting a reply
         self.term_sent = False
+        self.execd = False           # the live pid has exec'd (False between fork and exec)
 
     @property
     def name(self):
@@ -136,6 +140,7 @@ class Supervisor:
         for s in config.services:
             for d in s.depends_on:
                 self.dependents[d].append(s.name)
+        self.downstream = _closure(self.dependents, self.order)
 
     # ---- state moves ------------------------------------------------------------------
     def _move(self, svc, new, event, now):
@@ -152,27 +157,48 @@ class Supervisor:
         out += self._advance(now)
         return out
 
-    def spawned(self, name, pid, now):
+    def forked(self, name, pid, now):
+        """The shell forked the process of a Spawn; it has not exec'd yet (spawned() says so)."""
         svc = self.services[name]
-        self._move(svc, RUNNING, "spawned", now)
+        if svc.state != STARTING or svc.pid is not None:
+            raise InvalidTransition(f"service {name}: cannot handle forked in state {svc.state}")
         svc.pid = pid
+        svc.execd = False
+        self.by_pid[pid] = svc
+        return []
+
+    def spawned(self, name, pid, now):
+        """The process exec'd the service's program."""
+        svc = self.services[name]
+        if not self._before_exec(svc) or svc.pid not in (None, pid):
+            raise InvalidTransition(f"service {name}: cannot handle spawned in state {svc.state}")
+        svc.pid = pid
+        svc.execd = True
         svc.started_at = now
         svc.runs += 1
-        svc.term_sent = False
         self.by_pid[pid] = svc
         out = [Log("info", name, f"started (pid {pid})")]
-        out += self._answer(svc, True, f"{name} started (pid {pid})")
+        if svc.state == STOPPING:          # stopped (or shut down) before it got to exec
+            return out
+        self._move(svc, RUNNING, "spawned", now)
+        svc.term_sent = False
+        out += self._answer(svc, ("start", "restart"), True, lambda intent: f"{name} {intent}ed (pid {pid})")
         out += self._advance(now)
         return out
 
     def spawn_failed(self, name, error, now):
         svc = self.services[name]
-        if svc.state != STARTING:      # the table alone would let a running service "fail to start"
+        if not self._before_exec(svc):     # the table alone would let a running service "fail to start"
             raise InvalidTransition(f"service {name}: cannot handle spawn failed in state {svc.state}")
+        if svc.pid is not None:
+            self.by_pid.pop(svc.pid, None)
+            svc.pid = None
         svc.last_exit = {"error": error}
         svc.started_at = None
         out = [Log("error", name, f"could not start: {error}")]
-        out += self._answer(svc, False, f"{name} could not start: {error}")
+        if svc.state == STOPPING:
+            return out + self._stopped(svc, f"could not start: {error}", now)
+        out += self._answer(svc, ("start", "restart"), False, lambda intent: f"{name} could not {intent}: {error}")
         if self.shutting_down:
             self._move(svc, STOPPED, "spawn failed", now)
             return out + self._shutdown_progress(now)
@@ -184,6 +210,10 @@ class Supervisor:
         svc = self.by_pid.pop(pid, None)
         if svc is None or svc.pid != pid:
             return [Log("debug", "zei", f"reaped orphan pid {pid} ({describe_exit(code, sig)})")]
+        out = []
+        if svc.state == STARTING:          # the shell reports exec before exit; be safe anyway
+            out += self.spawned(svc.name, pid, now)
+            self.by_pid.pop(pid, None)
         svc.pid = None
         svc.deadline = None            # a stop's SIGKILL deadline ends with the process
         svc.last_exit = {"signal": sig} if sig is not None else {"code": code}
@@ -192,26 +222,30 @@ class Supervisor:
             svc.succeeded = True
         ran = now - svc.started_at if svc.started_at is not None else 0.0
         how = describe_exit(code, sig)
-        out = []
-        if self.shutting_down:
-            self._move(svc, STOPPED, "exit", now)
-            svc.reason = "zei shut down"
+        if self.shutting_down or svc.state == STOPPING:
             out.append(Log("info", svc.name, f"stopped ({how})"))
-            out += self._answer(svc, False, f"{svc.name} stopped: zei is shutting down")
-            return out + self._shutdown_progress(now)
-        if svc.state == STOPPING:
-            out.append(Log("info", svc.name, f"stopped ({how})"))
-            if svc.then_start:
-                svc.then_start = False
-                svc.restarts = 0
-                return out + self._start(svc, now, "restart")
-            self._move(svc, STOPPED, "exit", now)
-            svc.reason = "stopped on request"
-            return out + self._answer(svc, True, f"{svc.name} stopped ({how})") + self._advance(now)
+            return out + self._stopped(svc, how, now)
         level = "info" if ok else "warn"
         out.append(Log(level, svc.name, f"exited ({how}) after {ran:.3f}s"))
         out += self._after_run(svc, ok, now)
         return out + self._advance(now)
+
+    def _stopped(self, svc, how, now):
+        """A process that was asked to stop is gone: stopped, or started again for a restart."""
+        svc.deadline = None
+        if self.shutting_down:
+            self._move(svc, STOPPED, "exit", now)
+            svc.reason = "zei shut down"
+            out = self._answer(svc, ALL_INTENTS, False, lambda intent: f"{svc.name}: zei is shutting down")
+            return out + self._shutdown_progress(now)
+        if svc.then_start:
+            svc.then_start = False
+            svc.restarts = 0
+            return self._start(svc, now, "restart")
+        self._move(svc, STOPPED, "exit", now)
+        svc.reason = "stopped on request"
+        return self._answer(svc, ("stop",), True, lambda intent: f"{svc.name} stopped ({how})") \
+            + self._advance(now)
 
     def signal(self, sig, now):
         """A signal reached PID 1."""
@@ -220,7 +254,7 @@ class Supervisor:
                 return [Log("warn", "zei", f"received {signal_name(sig)} again; shutdown already in progress")]
             return self.shutdown(now, f"received {signal_name(sig)}")
         if sig in FORWARDED:
-            alive = [s for s in self.services.values() if s.state in ALIVE]
+            alive = self._alive()
             out = [Log("info", "zei", f"received {signal_name(sig)}; forwarding to "
                        + (", ".join(s.name for s in alive) if alive else "no running service"))]
             out += [Kill(s.name, s.pid, sig) for s in alive]
@@ -240,7 +274,7 @@ class Supervisor:
             if self.shutdown_deadline is not None and now >= self.shutdown_deadline and not self.forced:
                 self.forced = True
                 self.hard_deadline = now + KILL_GRACE_AFTER_DEADLINE
-                alive = [s for s in self.services.values() if s.state in ALIVE]
+                alive = self._alive()
                 names = ", ".join(s.name for s in alive) or "orphaned processes"
                 out.append(Log("warn", "zei", f"shutdown timeout ({span(self.config.shutdown_timeout)}) "
                                                 f"reached; sending SIGKILL to {names}"))
@@ -264,7 +298,7 @@ class Supervisor:
         """The reaper found no child left at all."""
         if not self.shutting_down or self.exit_code is not None:
             return []
-        if any(s.state in ALIVE for s in self.services.values()):
+        if self._alive():
             return []
         if not self.orphans_termed and not self.forced:
             return []          # the orphan TERM is issued in _shutdown_progress; wait for it
@@ -273,52 +307,64 @@ class Supervisor:
                 Exit(self.exit_code)]
 
     # ---- control requests -------------------------------------------------------------
+    # Each request waits as (token, intent) and is answered with what became of *it*: a
+    # restart that a stop overtakes fails ("superseded by a stop request"), and so on.
     def start(self, name, token, now):
         svc = self.services[name]
         if self.shutting_down:
             return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
-        if svc.state in ALIVE:
+        if svc.state == RUNNING:
             return [Reply(token, {"ok": True, "message": f"{name} is already running (pid {svc.pid})"})]
+        out = self._supersede(svc, ("stop",), "start")
+        svc.waiters.append((token, "start"))
+        if svc.state == STARTING:
+            return out
+        if svc.state == STOPPING:
+            svc.then_start = True
+            return out + [Log("info", name, "start requested; starting once it has stopped")]
         svc.restarts = 0
-        svc.waiters.append(token)
-        return [Log("info", name, "start requested")] + self._start(svc, now, "start request") \
+        return out + [Log("info", name, "start requested")] + self._start(svc, now, "start request") \
             + self._advance(now)
 
     def stop(self, name, token, now):
         svc = self.services[name]
         if self.shutting_down:
             return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
+        out = self._supersede(svc, ("start", "restart"), "stop")
         svc.then_start = False
-        if svc.state == RUNNING:
-            svc.waiters.append(token)
-            return [Log("info", name, "stop requested")] + self._term(svc, now)
+        if svc.state in (RUNNING, STARTING) and svc.pid is not None:
+            svc.waiters.append((token, "stop"))
+            return out + [Log("info", name, "stop requested")] + self._term(svc, now)
         if svc.state == STOPPING:
-            svc.waiters.append(token)
-            return []
+            svc.waiters.append((token, "stop"))
+            return out
         was = svc.state
         svc.deadline = None
         svc.reason = "stopped on request"
         self._move(svc, STOPPED, "stop request", now)
-        return [Reply(token, {"ok": True, "message": f"{name} was not running ({was}); now stopped"})]
+        return out + [Reply(token, {"ok": True, "message": f"{name} was not running ({was}); now stopped"})]
 
     def restart(self, name, token, now):
         svc = self.services[name]
         if self.shutting_down:
             return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
-        svc.waiters.append(token)
-        if svc.state == RUNNING:
+        out = self._supersede(svc, ("stop",), "restart")
+        svc.waiters.append((token, "restart"))
+        if svc.state in (RUNNING, STARTING) and svc.pid is not None:
             svc.then_start = True
-            return [Log("info", name, "restart requested")] + self._term(svc, now)
+            return out + [Log("info", name, "restart requested")] + self._term(svc, now)
         if svc.state == STOPPING:
             svc.then_start = True
-            return []
+            return out
+        if svc.state == STARTING:
+            return out
         svc.restarts = 0
-        return [Log("info", name, "restart requested")] + self._start(svc, now, "restart request") \
+        return out + [Log("info", name, "restart requested")] + self._start(svc, now, "restart request") \
             + self._advance(now)
 
     def send(self, name, sig, token, now):
         svc = self.services[name]
-        if svc.state not in ALIVE:
+        if svc.pid is None:
             return [Reply(token, {"ok": False, "error": f"{name} is not running ({svc.state})"})]
         return [Log("info", name, f"sending {signal_name(sig)} (requested)"),
                 Kill(name, svc.pid, sig),
@@ -330,27 +376,27 @@ class Supervisor:
         self.shutdown_deadline = now + self.config.shutdown_timeout
         out = [Log("info", "zei", f"{why}; stopping services (timeout {span(self.config.shutdown_timeout)})")]
         for svc in self.services.values():
-            if svc.state not in ALIVE and svc.state != STOPPED:
+            if svc.pid is None and svc.state != STOPPED:
                 svc.deadline = None
                 self._move(svc, STOPPED, "shutdown", now)
                 svc.reason = "zei shut down"
             if svc.state == STOPPING:
                 svc.then_start = False
                 svc.deadline = None
-            for token in svc.waiters:
-                out.append(Reply(token, {"ok": False, "error": "zei is shutting down"}))
-            svc.waiters.clear()
+            out += self._answer(svc, ALL_INTENTS, False, lambda intent: "zei is shutting down")
         return out + self._shutdown_progress(now)
 
     def _shutdown_progress(self, now):
+        """TERM each service once nothing that depends on it, directly or through services
+        that are not running (app -> migrate (exited) -> db), still has a process."""
         out = []
-        alive = [s for s in self.services.values() if s.state in ALIVE]
+        alive = self._alive()
         for svc in alive:
             if svc.term_sent:
                 continue
-            if any(self.services[d].state in ALIVE for d in self.dependents[svc.name]):
+            if any(self.services[d].pid is not None for d in self.downstream[svc.name]):
                 continue         # a dependent still runs: stop it first
-            if svc.state == RUNNING:
+            if svc.state != STOPPING:
                 self._move(svc, STOPPING, "shutdown", now)
             svc.term_sent = True
             out.append(Log("info", svc.name, f"sending SIGTERM (pid {svc.pid})"))
@@ -373,10 +419,28 @@ class Supervisor:
         svc.reason = ""
         return [Spawn(svc.name)]
 
-    def _answer(self, svc, ok, message):
-        out = [Reply(t, {"ok": ok, ("message" if ok else "error"): message}) for t in svc.waiters]
-        svc.waiters.clear()
+    def _before_exec(self, svc):
+        """Starting, or stopped before its forked process got to exec."""
+        return svc.state == STARTING or (svc.state == STOPPING and svc.pid is not None and not svc.execd)
+
+    def _alive(self):
+        """Services with a live process (forked, running or stopping), in file order."""
+        return [s for s in self.services.values() if s.pid is not None]
+
+    def _answer(self, svc, intents, ok, message):
+        """Reply to the waiting requests whose intent is in `intents`; message(intent) -> text."""
+        out, keep = [], []
+        for token, intent in svc.waiters:
+            if intent in intents:
+                out.append(Reply(token, {"ok": ok, ("message" if ok else "error"): message(intent)}))
+            else:
+                keep.append((token, intent))
+        svc.waiters[:] = keep
         return out
+
+    def _supersede(self, svc, intents, by):
+        return self._answer(svc, intents, False,
+                            lambda intent: f"{intent} of {svc.name} superseded by a {by} request")
 
     def _after_run(self, svc, ok, now):
         """The restart policy: what follows a finished (or failed-to-start) run."""
@@ -470,7 +534,7 @@ class Supervisor:
 
     def _describe(self, svc, now):
         spec = svc.spec
-        alive = svc.state in ALIVE
+        alive = svc.pid is not None and svc.started_at is not None
         return {
             "name": svc.name,
             "state": svc.state,
@@ -491,3 +555,17 @@ class Supervisor:
             "interval": spec.interval,
             "depends_on": list(spec.depends_on),
         }
+
+
+def _closure(edges, order):
+    """{node: every node reachable from it through `edges`}, without recursion."""
+    out = {}
+    for start in order:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(edges[n])
+        out[start] = seen
+    return out

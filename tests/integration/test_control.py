@@ -48,7 +48,7 @@ def test_restart_resets_count_and_runs_again(zei_run):
     z.wait_log(r"^web\[out\] ready")
     old = json.loads(z.cli("status", "web", "--json").stdout)["services"][0]["pid"]
     r = z.cli("restart", "web", check=True)
-    assert "web started (pid" in r.stdout
+    assert "web restarted (pid" in r.stdout
     new = json.loads(z.cli("status", "web", "--json").stdout)["services"][0]
     assert new["state"] == "running" and new["pid"] != old and new["restarts"] == 0
     z.wait_log(r"^web\[out\] got SIGTERM")

@@ -91,7 +91,7 @@ services:
     user: {user}
     stdout: {writable}/y.log
 """)
-    z.wait_log(r"denied: could not start: output: Permission denied")
+    z.wait_log(rf"denied: could not start: stdout {protected}/x.log: Permission denied \(EACCES\)")
     z.wait_log(r"allowed: exited")
     assert (writable / "y.log").read_text().strip() == str(uid)
     assert (writable / "y.log").stat().st_uid == uid

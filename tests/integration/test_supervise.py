@@ -136,9 +136,9 @@ services:
   ok:
     command: {q("sleep", "1000")}
 """)
-    z.wait_log(r"missing: could not start: exec: No such file or directory \(ENOENT\)")
-    z.wait_log(r"denied: could not start: exec: Permission denied \(EACCES\)")
-    z.wait_log(r"badcwd: could not start: working_dir: No such file or directory \(ENOENT\)")
+    z.wait_log(r'missing: could not start: exec "no-such-program-zei": executable file not found in PATH')
+    z.wait_log(r'denied: could not start: exec ".*/notexec.sh": Permission denied \(EACCES\)')
+    z.wait_log(r"badcwd: could not start: working_dir /nonexistent/dir: No such file or directory \(ENOENT\)")
     r = z.cli("status", "missing", "--json")
     assert "ENOENT" in r.stdout
     assert "running" in z.cli("status", "ok").stdout

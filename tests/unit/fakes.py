@@ -12,7 +12,7 @@ import collections
 
 from zei.actions import Exit, Kill, KillAll, Log, Reply, Spawn
 from zei.config import Config, ServiceSpec
-from zei.supervisor import ALIVE, BACKOFF, SCHEDULED, STOPPING, Supervisor
+from zei.supervisor import ALIVE, BACKOFF, SCHEDULED, STARTING, STOPPING, Supervisor
 
 
 def spec(name, **kw):
@@ -47,6 +47,8 @@ class FakeShell:
         self.spawns = []               # names, in order
         self.exit_code = None
         self.fail_next_spawn = {}      # name -> error text for its next Spawn
+        self.hold_exec = set()         # names whose next child stays between fork and exec
+        self.held = {}                 # name -> pid of a child that has not exec'd yet
 
     # ---- carrying out actions, like zei.daemon.Daemon.execute --------------------------
     def run(self, actions):
@@ -65,7 +67,11 @@ class FakeShell:
                     pid = self.next_pid
                     self.next_pid += 1
                     self.live[pid] = a.name
-                    queue.extend(self.sup.spawned(a.name, pid, self.now))
+                    queue.extend(self.sup.forked(a.name, pid, self.now))   # as the daemon does
+                    if a.name in self.hold_exec:
+                        self.held[a.name] = pid
+                    else:
+                        queue.extend(self.sup.spawned(a.name, pid, self.now))
             elif isinstance(a, Kill):
                 self.kills.append(a)
             elif isinstance(a, KillAll):
@@ -90,6 +96,16 @@ class FakeShell:
     def boot(self):
         out = self.run(self.sup.boot(self.now))
         return out + self.reap()
+
+    def exec_done(self, name, error=None):
+        """A held child exec'd (or failed to: `error`)."""
+        self.hold_exec.discard(name)
+        pid = self.held.pop(name)
+        if error is None:
+            return self.run(self.sup.spawned(name, pid, self.now)) + self.reap()
+        del self.live[pid]
+        self.orphans.add(pid)              # its exit is reaped later, as an unknown pid
+        return self.run(self.sup.spawn_failed(name, error, self.now)) + self.reap()
 
     def pid_of(self, name):
         pids = [p for p, n in self.live.items() if n == name]
@@ -137,7 +153,7 @@ class FakeShell:
         assert all(n <= 1 for n in per_service.values()), f"two live pids: {self.live}"
         for name, svc in self.sup.services.items():
             pids = [p for p, n in self.live.items() if n == name]
-            if svc.state in ALIVE:
+            if svc.state in ALIVE or (svc.state == STARTING and svc.pid is not None):
                 assert pids == [svc.pid], (name, svc.state, svc.pid, pids)
                 assert self.sup.by_pid.get(svc.pid) is svc
             else:

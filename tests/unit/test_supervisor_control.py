@@ -167,7 +167,7 @@ def test_restart_running_service_stops_then_starts_and_resets_restarts():
     assert svc.state == STOPPING
     out = shell.exit("web", None, SIGTERM, at=3)
     assert of(out, Spawn) == [Spawn("web")]
-    assert shell.replies["r"] == {"ok": True, "message": "web started (pid 102)"}
+    assert shell.replies["r"] == {"ok": True, "message": "web restarted (pid 102)"}
     assert (svc.state, svc.restarts, svc.pid) == (RUNNING, 0, 102)
     assert shell.sup.next_deadline() is None
 
@@ -186,7 +186,7 @@ def test_restart_of_a_failed_service_starts_it():
     shell.exit("web", 1, at=1)
     out = request(shell, "r", cmd="restart", service="web")
     assert of(out, Spawn) == [Spawn("web")]
-    assert shell.replies["r"] == {"ok": True, "message": "web started (pid 101)"}
+    assert shell.replies["r"] == {"ok": True, "message": "web restarted (pid 101)"}
 
 
 def test_stop_during_a_restart_wins():

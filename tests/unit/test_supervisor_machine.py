@@ -117,8 +117,12 @@ def test_start(state):
     sup = in_state(state)
     out = sup.start("a", "t", 3)
     assert sup.services["a"].state == START[state]
-    if state in ALIVE:
+    if state == RUNNING:
         assert out == [Reply("t", {"ok": True, "message": f"a is already running (pid {PID})"})]
+    elif state == STOPPING:            # start once stopped; the stop request it overtakes fails
+        assert of(out, Reply) == [Reply("setup", {"ok": False,
+                                                  "error": "stop of a superseded by a start request"})]
+        assert sup.services["a"].then_start and not of(out, Spawn)
     else:
         assert of(out, Spawn) == [Spawn("a")]
         assert not of(out, Reply)          # the reply waits for spawned()/spawn_failed()
@@ -150,7 +154,8 @@ def test_restart(state):
         assert of(out, Kill) == [Kill("a", PID, SIGTERM)]
         assert svc.then_start
     elif state == STOPPING:
-        assert out == [] and svc.then_start
+        assert out == [Reply("setup", {"ok": False, "error": "stop of a superseded by a restart request"})]
+        assert svc.then_start
     else:
         assert of(out, Spawn) == [Spawn("a")]
 
