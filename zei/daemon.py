@@ -29,6 +29,7 @@ EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGK
 READ_CHUNK = 65536
 MAX_POLL_MS = 86_400_000          # poll() cannot wait ~25 days; a timer further out wakes once a day
 POLL_IN = select.POLLIN | select.POLLPRI
+EXIT_DRAIN = 1.0                  # at exit, how long zei waits for a stalled reader of its stdout
 
 
 class Pipe:
@@ -59,6 +60,8 @@ class Daemon:
         self.pipes_of_pid = {}           # service pid -> its [Pipe]s
         self.starting = {}               # status fd -> Starting (forked, exec not confirmed)
         self.starting_pid = {}           # pid -> Starting
+        self.out_fd = None               # zei's stdout while polled for room (zei.sink)
+        self.reading_pipes = True        # False while zei's own output queue is full
         self.exit_code = None
         self.sig = signals.SignalPipe()
         self.poller.register(self.sig.rfd, POLL_IN)
@@ -79,7 +82,8 @@ class Daemon:
             self.internal_error()
         self.priv.park()
         while self.exit_code is None:
-            deadline = self.sup.next_deadline()
+            self.sync_output()
+            deadline = _earliest(self.sup.next_deadline(), self.out.sink.next_deadline())
             if self.server is not None:
                 deadline = _earliest(deadline, self.server.next_deadline())
             if deadline is None:
@@ -106,16 +110,11 @@ class Daemon:
     def wakeup(self, ready):
         now = time.monotonic()
         for fd, ev in ready:
-            if fd == self.sig.rfd:
-                for signum in self.sig.drain():
-                    if signum != signal.SIGCHLD:
-                        self.execute(self.sup.signal(signum, time.monotonic()))
-            elif fd in self.pipes:
-                self.read_pipe(self.pipes[fd], ev)
-            elif fd in self.starting:
-                self.resolve_start(self.starting[fd])
-            elif self.server is not None:
-                self.server.on_ready(fd, ev, now)
+            try:
+                self.ready(fd, ev, now)
+            except Exception:                             # the other descriptors still count
+                self.internal_error()
+        self.out.sink.tick(time.monotonic())
         self.reap()
         now = time.monotonic()
         deadline = self.sup.next_deadline()
@@ -124,6 +123,40 @@ class Daemon:
             self.reap()
         if self.server is not None:
             self.server.expire(time.monotonic())
+
+    def ready(self, fd, ev, now):
+        if fd == self.sig.rfd:
+            for signum in self.sig.drain():
+                if signum != signal.SIGCHLD:
+                    self.execute(self.sup.signal(signum, time.monotonic()))
+        elif fd in self.pipes:
+            self.read_pipe(self.pipes[fd], ev)
+        elif fd in self.starting:
+            self.resolve_start(self.starting[fd])
+        elif fd == self.out_fd:
+            self.out.flush()
+        elif self.server is not None:
+            self.server.on_ready(fd, ev, now)
+
+    def sync_output(self):
+        """Poll zei's stdout while output waits for its reader; while that queue is full,
+        leave the services' pipes unread (they wait, nothing is lost) until the sink gives
+        up on the reader and drops instead (zei.sink)."""
+        sink = self.out.sink
+        if sink.pending and self.out_fd is None:
+            self.out_fd = sink.fd
+            self.poller.register(sink.fd, select.POLLOUT)
+        elif not sink.pending and self.out_fd is not None:
+            self.poller.unregister(self.out_fd)
+            self.out_fd = None
+        if sink.accepting == self.reading_pipes:
+            return
+        self.reading_pipes = sink.accepting
+        for fd in self.pipes:
+            if self.reading_pipes:
+                self.poller.register(fd, POLL_IN)
+            else:
+                self.poller.unregister(fd)
 
     def reap(self):
         """Every exited child, each handled on its own: one that fails cannot drop the rest."""
@@ -265,7 +298,8 @@ class Daemon:
         signals.set_nonblocking(rfd)
         pipe = Pipe(rfd, spec.name, stream, spec.json_logs)
         self.pipes[rfd] = pipe
-        self.poller.register(rfd, POLL_IN)
+        if self.reading_pipes:
+            self.poller.register(rfd, POLL_IN)
         pipes.append(pipe)
         return wfd
 
@@ -309,7 +343,7 @@ class Daemon:
         self.close_pipe(pipe)
 
     def close_pipe(self, pipe):
-        if self.pipes.pop(pipe.fd, None) is not None:
+        if self.pipes.pop(pipe.fd, None) is not None and self.reading_pipes:
             self.poller.unregister(pipe.fd)
         try:
             os.close(pipe.fd)
@@ -336,6 +370,8 @@ class Daemon:
                 self.read_pipe_eof(pipe)
         if self.server is not None:
             self.server.close()
+        self.out.flush()
+        self.out.sink.drain(EXIT_DRAIN)
 
 
 def _earliest(a, b):

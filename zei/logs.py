@@ -10,13 +10,15 @@ stream (for service output), msg and the service's own fields.
 LineSplitter turns a pipe's byte stream into whole lines: a partial line waits for the
 rest, a line longer than MAX_LINE is cut into MAX_LINE pieces (never dropped), and
 finish() hands out what is left when the pipe closes. Output writes each batch of lines
-with as few write() calls as possible, so lines from one read never interleave mid-line.
+with as few write() calls as possible, so lines from one read never interleave mid-line,
+through a zei.sink.Sink: never blocking, bounded, dropped lines counted and reported.
 """
 from __future__ import annotations
 
 import json
-import os
 import time
+
+from zei.sink import Sink
 
 MAX_LINE = 16 * 1024
 LEVELS = {
@@ -140,8 +142,8 @@ RANK = {"debug": 0, "info": 1, "warn": 2, "error": 3, "fatal": 4}
 
 
 class Output:
-    def __init__(self, fd=1, fmt="text", level="info"):
-        self.fd = fd
+    def __init__(self, fd=1, fmt="text", level="info", clock=time.monotonic):
+        self.sink = Sink(fd, clock)
         self.json = fmt == "json"
         self.min_rank = RANK.get(level, 1)
 
@@ -155,11 +157,12 @@ class Output:
                 obj["service"] = source
             obj["msg"] = message
             obj.update(fields)
-            self.write(json.dumps(obj) + "\n")
+            text = json.dumps(obj) + "\n"
         else:
             who = "" if source == "zei" else f"{source}: "
             extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
-            self.write(f"zei[{level}] {who}{message}{extra}\n")
+            text = f"zei[{level}] {who}{message}{extra}\n"
+        self.write_bytes(text.encode("utf-8", "replace"), event=True)
 
     # --- service output --------------------------------------------------------------
     def lines(self, source, stream, lines, json_logs=False):
@@ -209,17 +212,19 @@ class Output:
     def write(self, text):
         self.write_bytes(text.encode("utf-8", "replace"))
 
-    def write_bytes(self, data):
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self.fd, view)
-            except BlockingIOError:
-                time.sleep(0.001)        # someone made our stdout non-blocking; wait it out
-                continue
-            except OSError:
-                return                   # stdout is gone: nothing sensible left to do
-            view = view[n:]
+    def write_bytes(self, data, event=False):
+        self.sink.write(data, event)
+
+    def close(self):
+        self.sink.close()
+
+    def flush(self):
+        """The reader has room again: write what waits; report a blocked spell with drops."""
+        report = self.sink.flush()
+        if report is not None:
+            seconds, dropped = report
+            self.event("warn", "zei", f"output was blocked for {seconds:.1f}s; "
+                                      f"dropped {dropped} line(s)")
 
 
 def _now():

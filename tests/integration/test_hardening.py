@@ -113,3 +113,66 @@ def test_values_that_cannot_reach_execve_fail_that_start_only(tmp_path):
         log.close()
     out = (tmp_path / "out.log").read_text()
     assert "internal error" not in out, out
+
+
+def test_a_stalled_reader_of_zeis_stdout_stalls_nothing(tmp_path):
+    """Defect 3: while nobody reads zei's stdout, zei reaps, restarts, answers and forwards;
+    once the reader drains, one line says how many lines were dropped and for how long."""
+    import threading
+    cfg = tmp_path / "zei.yaml"
+    cfg.write_text(f"""
+shutdown_timeout: 5s
+services:
+  chatty:
+    command: {q("sh", "-c", "i=0; while :; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done")}
+  crashy:
+    command: {q("sleep", "1000")}
+    restart: always
+    restart_delay: 100ms
+""")
+    sock = str(tmp_path / "run" / "zei.sock")
+    proc = subprocess.Popen(["unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child",
+                             sys.executable, "-m", "zei", "-c", str(cfg), "--socket", sock],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=zei_env(), cwd=str(ROOT))
+    cli = [sys.executable, "-m", "zei", "--socket", sock, "-c", str(cfg)]
+
+    def status(name):
+        t0 = time.monotonic()
+        r = subprocess.run([*cli, "status", name, "--json"], capture_output=True, text=True,
+                           env=zei_env(), cwd=str(ROOT), timeout=30)
+        took = time.monotonic() - t0
+        if '"daemon": true' not in r.stdout:
+            return None, took
+        return json.loads(r.stdout)["services"][0], took
+    try:
+        first = poll_until(lambda: (status("crashy")[0] or {}).get("pid"), 15, what="crashy to run")
+        time.sleep(3)       # the scenario, not a wait: nobody reads for 3 s (> zei.sink.DROP_AFTER)
+        svc, took = status("chatty")
+        assert svc["state"] == "running" and took < 2.0, (svc, took)
+        os.kill(proc.pid, 0)
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            zei_pid = int(f.read().split()[0])
+        r = subprocess.run(["nsenter", "--target", str(zei_pid), "--pid", "--mount",
+                            "kill", "-9", str(first)], capture_output=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        second = poll_until(lambda: (lambda s: s and s.get("pid") not in (None, first) and s["pid"])(
+            status("crashy")[0]), 10, what="crashy restarted while stdout is stalled")
+        assert second != first
+        chunks = []
+        reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(65536), b"")),
+                                  daemon=True)
+        reader.start()
+        text = lambda: b"".join(chunks).decode(errors="replace")       # noqa: E731
+        poll_until(lambda: "output was blocked for" in text(), 15, what="the drop report")
+        import re
+        m = re.search(r"^zei\[warn\] output was blocked for ([\d.]+)s; dropped (\d+) line\(s\)$", text(), re.M)
+        assert m and float(m.group(1)) >= 2.0 and int(m.group(2)) > 0, m
+        torn = [ln for ln in text().splitlines()[:-1]          # the last may still be arriving
+                if not re.match(r"^(zei\[\w+\] |chatty\[out\] line-\d+-x{40}$)", ln)]
+        assert torn == [], torn[:3]
+        os.kill(zei_pid, signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

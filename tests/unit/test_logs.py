@@ -137,7 +137,7 @@ class Capture:
     def __init__(self, fmt="text", level="info"):
         self.out = Output(fd=-1, fmt=fmt, level=level)
         self.writes = []
-        self.out.write_bytes = self.writes.append
+        self.out.write_bytes = lambda data, event=False: self.writes.append(data)
 
     @property
     def text(self):
@@ -235,6 +235,7 @@ def test_write_bytes_to_a_pipe():
         out = Output(fd=w)
         out.lines("web", "stdout", [b"one", b"two"])
         out.event("info", "zei", "done")
+        out.close()
         os.close(w)
         w = None
         data = b""
@@ -258,6 +259,8 @@ def test_json_log_message_with_newline_stays_one_text_line():
     import os
     from zei.logs import Output
     r, w = os.pipe()
-    Output(w, "text").lines("app", "stdout", [b'{"level":"warn","msg":"two\\nlines"}'], json_logs=True)
+    out = Output(w, "text")
+    out.lines("app", "stdout", [b'{"level":"warn","msg":"two\\nlines"}'], json_logs=True)
+    out.close()
     os.close(w)
     assert os.read(r, 4096) == b"app[warn] two\\nlines\n"

@@ -23,7 +23,7 @@ class Capture(Output):
         super().__init__(fd=-1, fmt=fmt)
         self.data = b""
 
-    def write_bytes(self, data):
+    def write_bytes(self, data, event=False):
         self.data += data
 
 
