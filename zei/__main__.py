@@ -67,8 +67,8 @@ def command_line(argv):
     from zei import __version__, cli
     try:
         args = docopt(cli.__doc__, argv, version=f"zei {__version__}")
-    except DocoptExit as e:
-        sys.stderr.write(f"zei: invalid command line\n{str(e).strip()}\n")
+    except DocoptExit:
+        sys.stderr.write(cli.usage_error(argv))
         return cli.EXIT_USAGE
     if any(args[c] for c in cli.COMMANDS):
         return cli.run(args)

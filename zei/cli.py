@@ -72,6 +72,56 @@ def parse_signal(text):
     raise ValueError(f"unknown signal {text!r}; use a name (with or without SIG) or a number: {valid}")
 
 
+USAGE_ARITY = {"list": (0, 0), "status": (0, 1), "start": (1, 1), "stop": (1, 1),
+               "restart": (1, 1), "signal": (1, 1), "check": (0, 0)}
+OPTIONS_WITH_VALUE = ("-c", "--config", "--socket")
+FLAGS = ("--json", "-h", "--help", "--version")
+
+
+def usage_error(argv):
+    """One line saying what is wrong with a command line docopt refused, then the usage."""
+    words, i = [], 0
+    reason = None
+    while i < len(argv):
+        arg = argv[i]
+        if arg in OPTIONS_WITH_VALUE:
+            if i + 1 >= len(argv):
+                reason = f"option {arg} needs a value"
+                break
+            i += 2
+            continue
+        if arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in OPTIONS_WITH_VALUE:
+            i += 1
+            continue
+        if arg.startswith("-") and arg != "-" and arg not in FLAGS and not (
+                arg.startswith("-c") and len(arg) > 2):
+            reason = f"unknown option {arg!r}"
+            break
+        if not arg.startswith("-"):
+            words.append(arg)
+        i += 1
+    if reason is None and words:
+        cmd, rest = words[0], words[1:]
+        if cmd not in USAGE_ARITY:
+            reason = f"unknown command {cmd!r}" + _did_you_mean(cmd)
+        else:
+            low, high = USAGE_ARITY[cmd]
+            if len(rest) > high:
+                reason = f"too many arguments for {cmd}: {' '.join(rest[high:])!r}"
+            elif len(rest) < low:
+                reason = f"{cmd} needs {'SERVICE:SIGNAL' if cmd == 'signal' else 'SERVICE'}"
+    if reason is None:
+        reason = "invalid command line"
+    usage = __doc__.split("Usage:")[1].split("\n\n")[0].rstrip()
+    return f"zei: {reason}\nUsage:{usage}\nSee: zei --help\n"
+
+
+def _did_you_mean(word):
+    import difflib                       # only when something is wrong
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; commands: {', '.join(COMMANDS)}"
+
+
 def socket_path(args):
     return args.get("--socket") or os.environ.get("ZEI_SOCKET") or client.DEFAULT_SOCKET
 

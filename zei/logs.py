@@ -138,6 +138,28 @@ def _fmt_value(value):
     return json.dumps(value, separators=(",", ":"))
 
 
+def _fmt_key(key):
+    """A field name as written in a text record: quoted unless it is one plain word."""
+    plain = key and key.isprintable() and not any(c in key for c in ' ="')
+    return key if plain else json.dumps(key)
+
+
+def _escape(text):
+    """Text with every unprintable character (line breaks of any kind, controls) escaped, so
+    one record stays one line that cannot pass for another source's."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
+
+
+def _plain_block(block):
+    """Service output for the text format: CRLF ends a line like LF; a lone CR, which would
+    let the rest of a line overwrite its tag on a terminal, is shown as \\r."""
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\\r")
+    return block
+
+
 RANK = {"debug": 0, "info": 1, "warn": 2, "error": 3, "fatal": 4}
 
 
@@ -178,7 +200,7 @@ class Output:
         else:
             prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
             # one C-level join, not a Python loop per line (the log throughput hot path)
-            self.write_bytes(prefix + (b"\n" + prefix).join(lines) + b"\n")
+            self.write_bytes(_plain_block(prefix + (b"\n" + prefix).join(lines) + b"\n"))
 
     def block(self, source, stream, block, json_logs=False):
         """lines() for a block from LineSplitter.feed_block()."""
@@ -188,7 +210,7 @@ class Output:
             self.lines(source, stream, block[:-1].split(b"\n"), json_logs)
             return
         prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
-        self.write_bytes(prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
+        self.write_bytes(prefix + _plain_block(block)[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
 
     def _json_log(self, source, stream, line):
         text = line.decode("utf-8", "replace")
@@ -197,16 +219,16 @@ class Output:
             if self.json:
                 return json.dumps({"time": _now(), "level": "info", "source": source,
                                    "stream": stream, "msg": text}) + "\n"
-            return f"{source}[{STREAM_TAG[stream]}] {text}\n"
+            plain = _plain_block(line + b"\n").decode("utf-8", "replace")
+            return f"{source}[{STREAM_TAG[stream]}] {plain}"
         level, message, fields = parsed
         if self.json:
             obj = {"time": _now(), "level": level, "source": source, "stream": stream, "msg": message}
             for k, v in fields:
                 obj.setdefault(k, v)
             return json.dumps(obj) + "\n"
-        extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
-        message = message.replace("\r", "\\r").replace("\n", "\\n")   # one record, one line
-        return f"{source}[{level}] {message}{extra}\n"
+        extra = "".join(f" {_fmt_key(k)}={_fmt_value(v)}" for k, v in fields)
+        return f"{source}[{level}] {_escape(message)}{extra}\n"
 
     # --- the descriptor ----------------------------------------------------------------
     def write(self, text):

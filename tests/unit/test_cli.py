@@ -305,3 +305,24 @@ def test_list_and_status_fall_back_to_the_config(tmp_path, monkeypatch):
     assert (code, err) == (cli.EXIT_UNKNOWN, f"zei: unknown service 'nope' in {path}\n")
     code, out, _, _ = run(f"-c {path} list --json", monkeypatch, error=down)
     assert json.loads(out)["daemon"] is False and [s["name"] for s in json.loads(out)["services"]] == ["web", "db"]
+
+
+# ---- usage errors say what is wrong, in zei's words (issue: hardening) ---------------------
+
+@pytest.mark.parametrize("argv, reason", [
+    (["bogus"], "unknown command 'bogus'; commands: list, status, start, stop, restart, signal, check"),
+    (["lsit"], "unknown command 'lsit'; did you mean 'list'?"),
+    (["list", "extra"], "too many arguments for list: 'extra'"),
+    (["-c", "x.yaml", "status", "a", "b"], "too many arguments for status: 'b'"),
+    (["stop"], "stop needs SERVICE"),
+    (["signal"], "signal needs SERVICE:SIGNAL"),
+    (["--bogus"], "unknown option '--bogus'"),
+    (["list", "--socket"], "option --socket needs a value"),
+])
+def test_usage_errors_name_the_problem(argv, reason, capsys):
+    from zei import __main__
+    assert __main__.command_line(argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == f"zei: {reason}"
+    assert "Usage:" in err and "zei --help" in err
+    assert "Warning" not in err and "Argument(" not in err and "Option(" not in err

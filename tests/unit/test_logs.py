@@ -264,3 +264,30 @@ def test_json_log_message_with_newline_stays_one_text_line():
     out.close()
     os.close(w)
     assert os.read(r, 4096) == b"app[warn] two\\nlines\n"
+
+
+# ---- no byte a service writes reads as another source's line (issue: hardening) -------------
+
+def test_json_log_field_keys_cannot_forge_a_zei_line():
+    c = Capture()
+    line = json.dumps({"msg": "ok", "x\nzei[error] web: exited (killed by SIGKILL)": 1}).encode()
+    c.out.lines("app", "stdout", [line], json_logs=True)
+    assert c.text.count("\n") == 1 and c.text.startswith("app[info] ok ")
+    assert '"x\\nzei[error] web: exited (killed by SIGKILL)"=1' in c.text
+
+
+@pytest.mark.parametrize("sep", ["\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029", "\x1b[2K\r"])
+def test_json_log_messages_escape_every_line_break(sep):
+    c = Capture()
+    c.out.lines("app", "stdout", [json.dumps({"msg": f"a{sep}zei[error] forged"}).encode()], json_logs=True)
+    assert len(c.text.splitlines()) == 1 and c.text.startswith("app[info] a\\")
+
+
+def test_a_carriage_return_cannot_overwrite_the_tag_but_crlf_is_a_line_end():
+    for path in ("lines", "block"):
+        c = Capture()
+        if path == "lines":
+            c.out.lines("web", "stdout", [b"dos line\r", b"progress\rzei[error] forged"])
+        else:
+            c.out.block("web", "stdout", b"dos line\r\nprogress\rzei[error] forged\n")
+        assert c.text == "web[out] dos line\nweb[out] progress\\rzei[error] forged\n", path
