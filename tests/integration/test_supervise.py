@@ -224,4 +224,4 @@ def test_pid1_with_a_command_or_help_is_just_the_cli(tmp_path):
     r = run("-c", str(cfg), "check")
     assert r.returncode == 0 and "ok, 1 service(s): a" in r.stdout
     r = run("--bogus")
-    assert r.returncode == 2 and "invalid command line" in r.stderr
+    assert r.returncode == 2 and "unknown option '--bogus'" in r.stderr
