@@ -1,6 +1,6 @@
 """The only fork: start one service process exactly as its spec asks, without waiting for it.
 
-Child path, in order: default signal dispositions and no wakeup fd, empty signal mask,
+Child path, in order: default signal dispositions and no wakeup fd, then an empty signal mask,
 setsid (own session and process group), stdin from /dev/null and the output descriptors on
 1 and 2, every other descriptor closed, setgroups -> setresgid -> setresuid, then — as the
 service's user — open the output files the config names, chdir, execve of each candidate
@@ -130,6 +130,7 @@ def _child(argv, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wf
     step = "signals"
     try:
         signals.reset_in_child()
+        _signal.pthread_sigmask(_SETMASK, ())   # defaults now: a stop's SIGTERM works even before exec
         step = "setsid"
         os.setsid()
         step = "stdio"
@@ -159,7 +160,6 @@ def _child(argv, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wf
             os.chdir(cwd)
         step = "exec"
         first_error = None
-        _signal.pthread_sigmask(_SETMASK, ())
         for prog in progs:
             try:
                 os.execve(prog, argv, env_b)

@@ -253,8 +253,8 @@ class Supervisor:
             if self.shutting_down:
                 return [Log("warn", "zei", f"received {signal_name(sig)} again; shutdown already in progress")]
             return self.shutdown(now, f"received {signal_name(sig)}")
-        if sig in FORWARDED:
-            alive = self._alive()
+        if sig in FORWARDED:             # to programs, not to children that have not exec'd
+            alive = [s for s in self._alive() if s.execd]
             out = [Log("info", "zei", f"received {signal_name(sig)}; forwarding to "
                        + (", ".join(s.name for s in alive) if alive else "no running service"))]
             out += [Kill(s.name, s.pid, sig) for s in alive]
@@ -364,7 +364,7 @@ class Supervisor:
 
     def send(self, name, sig, token, now):
         svc = self.services[name]
-        if svc.pid is None:
+        if svc.pid is None or not svc.execd:
             return [Reply(token, {"ok": False, "error": f"{name} is not running ({svc.state})"})]
         return [Log("info", name, f"sending {signal_name(sig)} (requested)"),
                 Kill(name, svc.pid, sig),
