@@ -11,8 +11,9 @@ One request per line, one reply per line, both JSON objects (UTF-8):
     any failure                                     -> {"ok": false, "error": "one line", "code": "..."}
 
 Limits: a request line is at most MAX_REQUEST bytes; a longer one is refused and the
-connection closed. Decoder is incremental and pure: bytes in (split or merged any way),
-requests or errors out. Nothing here does I/O.
+connection closed. A reply is at most MAX_REPLY bytes (the server sends an error instead
+of a larger one; the client refuses more). Decoder is incremental and pure: bytes in
+(split or merged any way), requests or errors out. Nothing here does I/O.
 """
 from __future__ import annotations
 
@@ -30,29 +31,64 @@ class ProtocolError(Exception):
 
 
 class Decoder:
-    """Incremental newline framing with a size bound."""
+    """Incremental newline framing with a size bound.
+
+    push() appends bytes; next_frame() takes one complete frame at a time (or None), so a
+    caller can stop taking requests (back-pressure) with the rest left in the buffer. The
+    buffer is a bytearray consumed from the front: linear, never a copy per frame."""
 
     def __init__(self, limit=MAX_REQUEST):
-        self.buf = b""
+        self._buf = bytearray()
         self.limit = limit
 
+    @property
+    def buf(self):
+        """The bytes not yet framed (a copy, for inspection)."""
+        return bytes(self._buf)
+
+    def __len__(self):
+        return len(self._buf)
+
+    def push(self, data):
+        self._buf += data
+
+    def has_frame(self):
+        """A frame (or an over-limit error) is waiting in the buffer."""
+        return len(self._buf) > self.limit or b"\n" in self._buf
+
+    def next_frame(self):
+        """The next complete non-blank frame (bytes, without the newline), or None when
+        there is none yet. Raises ProtocolError for a line over the limit."""
+        while True:
+            i = self._buf.find(b"\n")
+            if i < 0:
+                if len(self._buf) > self.limit:
+                    raise self._too_long(())
+                return None
+            if i > self.limit:
+                raise self._too_long(())
+            frame = bytes(self._buf[:i])
+            del self._buf[:i + 1]
+            if frame.strip():
+                return frame
+
+    def clear(self):
+        self._buf = bytearray()
+
     def feed(self, data):
-        """Returns a list of complete frames (bytes). Raises ProtocolError when over the limit;
-        the error's `frames` holds the complete frames that came before the oversized one."""
-        self.buf += data
+        """push() then every complete frame, as a list. Raises ProtocolError when over the
+        limit; the error's `frames` holds the complete frames that came before it."""
+        self.push(data)
         frames = []
         while True:
-            i = self.buf.find(b"\n")
-            if i < 0:
-                break
-            frame, self.buf = self.buf[:i], self.buf[i + 1:]
-            if len(frame) > self.limit:
-                raise self._too_long(frames)
-            if frame.strip():
-                frames.append(frame)
-        if len(self.buf) > self.limit:
-            raise self._too_long(frames)
-        return frames
+            try:
+                frame = self.next_frame()
+            except ProtocolError as e:
+                e.frames = frames
+                raise
+            if frame is None:
+                return frames
+            frames.append(frame)
 
     def _too_long(self, frames):
         err = ProtocolError(f"request too long (limit {self.limit} bytes)")
