@@ -29,9 +29,23 @@ integration: deps
 
 test: deps
 	$(VPY) -m pytest -q tests --ignore=tests/binary
+	$(MAKE) --no-print-directory chaos CHAOS_SECONDS=60
 	$(MAKE) --no-print-directory test-binary lint-docker
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory e2e
+
+# Chaos: zei as PID 1 of a fresh namespace under random service crashes, signals to PID 1
+# and services, CLI and raw-socket abuse (malformed, truncated, oversized, pipelined,
+# abandoned requests), orphan storms and a stalled stdout reader, checking its invariants all
+# the time (tests/chaos/README.md). `chaos` drives for CHAOS_SECONDS (default 600; `make test`
+# runs 60), prints what it drove and every violation, and fails on any. CHAOS_ARGS passes
+# options (`--seed N` replays a run, `--only`/`--skip` pick drivers); ZEI_BIN picks the zei.
+.PHONY: chaos
+CHAOS_SECONDS ?= 600
+CHAOS_ARGS ?=
+chaos: deps
+	./scripts/ensure-apt util-linux
+	$(VPY) scripts/chaos --seconds $(CHAOS_SECONDS) $(CHAOS_ARGS)
 
 # The single-file binary (issue 4; build/README.md, docs/build.md). `build` makes dist/zei
 # with Nuitka (cold ~2-3 min, warm with ccache ~10-30 s; prints its time). `test-binary`
