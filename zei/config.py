@@ -11,13 +11,14 @@ every problem found (sorted by line). A Config is immutable.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import re
 
 import yaml
 
-from zei.model import (DEFAULT_SHUTDOWN_TIMEOUT, Config, ConfigError, Problem, ServiceSpec,  # noqa: F401
-                       dependency_order)
+from zei.model import (DEFAULT_SHUTDOWN_TIMEOUT, MAX_ID, Config, ConfigError, Problem,  # noqa: F401
+                       ServiceSpec, dependency_order, numeric_id)
 
 DEFAULT_PATH = "/etc/zei/zei.yaml"
 RESTART_POLICIES = ("always", "on-failure", "never")
@@ -26,31 +27,66 @@ SERVICE_KEYS = (
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs",
 )
 TOP_KEYS = ("version", "shutdown_timeout", "services")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+# Patterns match whole strings only: \A...\Z (with fullmatch) -- `$` would also match before a
+# trailing newline, and a name with a newline would split every log line it prefixes.
+NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_DURATION_RE = re.compile(r"\A\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(ms|s|m|h)?\s*\Z", re.ASCII)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# Far beyond any sensible timer, far below what overflows a deadline: now + 1e308 s is finite,
+# but the daemon's poll timeout (deadline - now) * 1000 would be inf.
+MAX_DURATION = 10 * 365 * 86400.0
+_NOT_A_DURATION = "expected a duration like 5s, 100ms, 2m or 1h"
+_TOO_LONG = "must be at most 10 years (87600h)"
 
 
 def parse_duration(value):
     """'100ms' '5s' '2m' '1h' '1.5s', or a bare non-negative number of seconds -> float.
 
-    Raises ValueError with a short reason."""
+    Raises ValueError (only) with a short reason; at most MAX_DURATION."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration like 5s, 100ms, 2m or 1h")
+        raise ValueError(_NOT_A_DURATION)
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):           # .inf/.nan would break every deadline
-            raise ValueError("expected a duration like 5s, 100ms, 2m or 1h")
+        if isinstance(value, float) and not math.isfinite(value):   # .inf/.nan break every deadline
+            raise ValueError(_NOT_A_DURATION)
         if value < 0:
             raise ValueError("must not be negative")
+        if value > MAX_DURATION:                 # compared exactly: 10**400 never becomes a float
+            raise ValueError(_TOO_LONG)
         return float(value)
     if not isinstance(value, str):
-        raise ValueError("expected a duration like 5s, 100ms, 2m or 1h")
-    m = _DURATION_RE.match(value)
+        raise ValueError(_NOT_A_DURATION)
+    m = _DURATION_RE.fullmatch(value)
     if not m:
         if value.strip().startswith("-"):
             raise ValueError("must not be negative")
-        raise ValueError("expected a duration like 5s, 100ms, 2m or 1h")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+        raise ValueError(_NOT_A_DURATION)
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]   # float('9' * 400) is inf
+    if not seconds <= MAX_DURATION:
+        raise ValueError(_TOO_LONG)
+    return seconds
+
+
+def _unusable(text):
+    """Why a string from the config cannot be handed to execve/open (or printed), or None.
+
+    The file is read as UTF-8, but double-quoted YAML can still spell a NUL ("\\0") or a lone
+    surrogate ("\\udc80"): execve and open raise ValueError on the one, encoding the other
+    raises UnicodeEncodeError (or, for \\udc80-\\udcff, turns into raw bytes) -- long after
+    validation, in the daemon. So both are refused here."""
+    if "\0" in text:
+        return "must not contain a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid UTF-8 text (a lone surrogate such as \\udc80 is not)"
+    return None
+
+
+def _label(key):
+    """A key as it appears in a problem's `where`: as written, or quoted (repr) when it holds
+    something that does not print -- a newline would split the problem's line."""
+    text = key if key.isprintable() else repr(key)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _show(node):
@@ -68,11 +104,27 @@ def _show(node):
         text = "{}" if not node.value else "a mapping"
     else:
         text = "?"
+    if not text.isprintable():                 # `!<x%0Ay> "a\nb"`: never a raw newline or control
+        text = repr(text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _line(node):
-    return node.start_mark.line + 1
+class _Lines:
+    """Line and column of a character index, counting "\n" only -- as editors, grep -n and
+    sed do. (PyYAML's own marks also count \r, NEL, U+2028 and U+2029 as line breaks.)"""
+
+    def __init__(self, text):
+        self.text = text
+        self.breaks = [m.start() for m in re.finditer("\n", text)]
+
+    def line(self, index):
+        return bisect.bisect_left(self.breaks, index) + 1
+
+    def column(self, index):
+        return index - (self.text.rfind("\n", 0, index) + 1) + 1
+
+    def of(self, node):
+        return self.line(node.start_mark.index)
 
 
 class _Unsupported:
@@ -108,14 +160,15 @@ def suggest(word, choices):
 
 
 class _Checker:
-    def __init__(self, path, lookup_user, lookup_group):
+    def __init__(self, path, lookup_user, lookup_group, lines):
         self.path = path
+        self.lines = lines
         self.problems = []
         self.lookup_user = lookup_user
         self.lookup_group = lookup_group
 
     def bad(self, node_or_line, where, message, got=None):
-        line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
+        line = node_or_line if isinstance(node_or_line, int) else self.lines.of(node_or_line)
         if got is not None:
             message = f"{message} (got {_show(got)})"
         self.problems.append(Problem(line, where, message, self.path))
@@ -130,10 +183,10 @@ class _Checker:
                 continue
             key = str(knode.value)
             if key in seen:
-                self.bad(knode, f"{where}.{key}" if where else key,
+                self.bad(knode, f"{where}.{_label(key)}" if where else _label(key),
                          f"duplicate key (first defined on line {seen[key]})")
                 continue
-            seen[key] = _line(knode)
+            seen[key] = self.lines.of(knode)
             out.append((key, knode, vnode))
         return out
 
@@ -142,11 +195,19 @@ class _Checker:
         if isinstance(node, yaml.ScalarNode):
             value = _scalar(node)
             if isinstance(value, str) and value != "":
-                return value
+                return self.usable(value, node, where)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return str(node.value)
         self.bad(node, where, "expected a non-empty string", node)
         return None
+
+    def usable(self, text, node, where):
+        """`text`, or None after reporting why it could never reach a system call."""
+        why = _unusable(text)
+        if why is not None:
+            self.bad(node, where, why, node)
+            return None
+        return text
 
     def boolean(self, node, where):
         if isinstance(node, yaml.ScalarNode):
@@ -189,6 +250,8 @@ class _Checker:
             if isinstance(item, yaml.ScalarNode):
                 value = _scalar(item)
                 if isinstance(value, str):
+                    if self.usable(value, item, f"{where}[{i}]") is None:
+                        return None
                     out.append(value)
                     continue
                 if value is not None and not isinstance(value, (dict, list, _Unsupported)):
@@ -209,7 +272,7 @@ class _Checker:
             return None
         for key, knode, vnode in self.mapping_items(root, ""):
             if key not in TOP_KEYS:
-                self.bad(knode, key, "unknown top-level key" + suggest(key, TOP_KEYS))
+                self.bad(knode, _label(key), "unknown top-level key" + suggest(key, TOP_KEYS))
                 continue
             top[key] = vnode
         version = "1.0"
@@ -223,7 +286,7 @@ class _Checker:
             if t is not None:
                 timeout = t
         if "services" not in top:
-            self.bad(_line(root), "services", "missing: the config needs a 'services' mapping")
+            self.bad(self.lines.of(root), "services", "missing: the config needs a 'services' mapping")
             return None
         snode = top["services"]
         if not isinstance(snode, yaml.MappingNode) or not snode.value:
@@ -232,8 +295,8 @@ class _Checker:
         services = []
         self.deps = {}
         for name, knode, vnode in self.mapping_items(snode, "services"):
-            where = f"services.{name}"
-            if not NAME_RE.match(name) or name in ("all",):
+            where = f"services.{_label(name)}"
+            if not NAME_RE.fullmatch(name) or name in ("all",):
                 self.bad(knode, where, "service names use letters, digits, '.', '_' and '-', "
                          "start with a letter or digit, at most 64 characters, not 'all'")
                 continue
@@ -253,7 +316,7 @@ class _Checker:
         lines = {}
         for key, knode, vnode in self.mapping_items(node, where):
             if key not in SERVICE_KEYS:
-                self.bad(knode, f"{where}.{key}", "unknown option" + suggest(key, SERVICE_KEYS))
+                self.bad(knode, f"{where}.{_label(key)}", "unknown option" + suggest(key, SERVICE_KEYS))
                 continue
             lines[key] = vnode
             f = f"{where}.{key}"
@@ -298,7 +361,7 @@ class _Checker:
         self.identity(opts, lines, where)
         if len(self.problems) != before:
             return None
-        spec = ServiceSpec(name=name, line=_line(key_node), **opts)
+        spec = ServiceSpec(name=name, line=self.lines.of(key_node), **opts)
         return spec
 
     def environment(self, node, where):
@@ -307,12 +370,15 @@ class _Checker:
             return None
         out = []
         for key, knode, vnode in self.mapping_items(node, where):
-            if not key or "=" in key or "\0" in key:
-                self.bad(knode, f"{where}.{key}", "not a valid variable name")
+            at = f"{where}.{_label(key)}"
+            # execve takes any bytes but '=' and NUL; a control character (a newline, ESC) or a
+            # surrogate in a name is refused too: no program could look such a name up.
+            if not key or "=" in key or not key.isprintable():
+                self.bad(knode, at, "not a valid variable name")
                 return None
             value = _scalar(vnode) if isinstance(vnode, yaml.ScalarNode) else _UNSUPPORTED
             if value is _UNSUPPORTED:
-                self.bad(vnode, f"{where}.{key}", "expected a string, number or boolean", vnode)
+                self.bad(vnode, at, "expected a string, number or boolean", vnode)
                 return None
             if value is None:
                 text = ""
@@ -320,16 +386,25 @@ class _Checker:
                 text = "true" if value else "false"
             else:
                 text = str(vnode.value) if not isinstance(value, str) else value
+            if self.usable(text, vnode, at) is None:
+                return None
             out.append((key, text))
         return tuple(out)
 
     def identity(self, opts, lines, where):
-        user = opts.get("user")
-        group = opts.get("group")
-        if user is not None and self.lookup_user(user) is None:
-            self.bad(lines["user"], f"{where}.user", "no such user", lines["user"])
-        if group is not None and self.lookup_group(group) is None:
-            self.bad(lines["group"], f"{where}.group", "no such group", lines["group"])
+        for field, kind, lookup in (("user", "uid", self.lookup_user), ("group", "gid", self.lookup_group)):
+            value = opts.get(field)
+            if value is None:
+                continue
+            try:
+                numeric_id(value)           # ASCII digits: a uid/gid, whatever the lookup says
+            except ValueError:
+                # 4294967295 is (uid_t)-1: setresuid(-1, ...) leaves the ids unchanged, i.e. root
+                self.bad(lines[field], f"{where}.{field}", f"a numeric {kind} must be at most {MAX_ID}",
+                         lines[field])
+                continue
+            if lookup(value) is None:
+                self.bad(lines[field], f"{where}.{field}", f"no such {field}", lines[field])
 
     def dependencies(self):
         for name, (node, deps) in self.deps.items():
@@ -349,30 +424,31 @@ class _Checker:
 
 
 def find_cycle(graph):
-    """One cycle of a {node: [deps]} graph as a list of nodes, or None."""
+    """One cycle of a {node: [deps]} graph as a list of nodes, or None.
+
+    Depth-first with an explicit stack (a chain of thousands of services must not hit the
+    recursion limit); finds the same cycle the recursive walk would."""
     WHITE, GREY, BLACK = 0, 1, 2
     color = {n: WHITE for n in graph}
-    stack = []
-
-    def visit(n):
-        color[n] = GREY
-        stack.append(n)
-        for d in graph.get(n, ()):
-            if color.get(d) == GREY:
-                return stack[stack.index(d):]
-            if color.get(d) == WHITE:
-                found = visit(d)
-                if found:
-                    return found
-        stack.pop()
-        color[n] = BLACK
-        return None
-
-    for n in graph:
-        if color[n] == WHITE:
-            found = visit(n)
-            if found:
-                return found
+    for start in graph:
+        if color[start] != WHITE:
+            continue
+        color[start] = GREY
+        path = [start]                              # the GREY nodes, in order
+        stack = [iter(graph.get(start, ()))]
+        while stack:
+            for d in stack[-1]:
+                c = color.get(d)
+                if c == GREY:
+                    return path[path.index(d):]
+                if c == WHITE:
+                    color[d] = GREY
+                    path.append(d)
+                    stack.append(iter(graph.get(d, ())))
+                    break
+            else:
+                stack.pop()
+                color[path.pop()] = BLACK
     return None
 
 
@@ -380,22 +456,35 @@ def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: T
     """Parse config text. lookup_user/lookup_group return None for unknown names.
 
     Returns a Config; raises ConfigError listing every problem."""
+    lines = _Lines(text)
+    loader = None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = yaml.SafeLoader(text)          # (checks the characters already)
+        root = loader.get_single_node()
+    except RecursionError:                     # PyYAML composes recursively: [[[[... or - - - -...
+        # At the next token not yet composed (the scanner itself reads ahead). Where the stack
+        # runs out depends on the caller's depth: so the line, but no column.
+        mark = (loader.tokens[0].start_mark if loader.tokens else loader.get_mark()) if loader else None
+        index = mark.index if mark else 0
+        raise ConfigError([Problem(lines.line(index), "", "YAML error: nested too deeply", path)]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 0
-        col = f", column {mark.column + 1}" if mark else ""
+        line = lines.line(mark.index) if mark else 0
+        col = f", column {lines.column(mark.index)}" if mark else ""
         what = e.problem or e.context or "invalid YAML"
+        what = what if what.isprintable() else repr(what)
         raise ConfigError([Problem(line, "", f"YAML syntax error{col}: {what}", path)]) from None
     except yaml.reader.ReaderError as e:      # a character YAML does not allow, e.g. NUL
-        line = text.count("\n", 0, e.position) + 1
         char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
-        raise ConfigError([Problem(line, "", f"YAML error: unacceptable character {char}: {e.reason}",
-                                   path)]) from None
+        raise ConfigError([Problem(lines.line(e.position), "", f"YAML error: unacceptable character "
+                                   f"{char}: {e.reason}", path)]) from None
     except yaml.YAMLError as e:
-        raise ConfigError([Problem(0, "", f"YAML error: {e}", path)]) from None
-    checker = _Checker(path, lookup_user, lookup_group)
+        raise ConfigError([Problem(0, "", f"YAML error: {e}" if str(e).isprintable() else
+                                   f"YAML error: {str(e)!r}", path)]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    checker = _Checker(path, lookup_user, lookup_group, lines)
     config = checker.document(root)
     if checker.problems:
         raise ConfigError(checker.problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from zei.records import record
 
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+MAX_ID = 2**32 - 2          # (uid_t)-1 = 4294967295 means "unchanged" to setresuid/setresgid
 
 ServiceSpec = record("ServiceSpec", [
     "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
@@ -61,21 +62,42 @@ class ConfigError(Exception):
 
 
 def dependency_order(services):
-    """Service names with every dependency before its dependents (file order otherwise)."""
+    """Service names with every dependency before its dependents (file order otherwise).
+
+    Iterative (a chain of thousands of services must not hit the recursion limit); names
+    that are not services are skipped, and a cycle cannot make it loop."""
     by_name = {s.name: s for s in services}
     done, out = set(), []
-
-    def add(name):
-        if name in done:
-            return
-        done.add(name)
-        for d in by_name[name].depends_on:
-            add(d)
-        out.append(name)
-
     for s in services:
-        add(s.name)
+        if s.name in done:
+            continue
+        done.add(s.name)
+        stack = [(s.name, iter(s.depends_on))]       # depth-first, post-order
+        while stack:
+            name, deps = stack[-1]
+            for d in deps:
+                if d in by_name and d not in done:
+                    done.add(d)
+                    stack.append((d, iter(by_name[d].depends_on)))
+                    break
+            else:
+                stack.pop()
+                out.append(name)
     return out
+
+
+def numeric_id(text):
+    """The value of a numeric uid/gid ('1000', '0'), None if `text` is a name.
+
+    Numeric means ASCII digits only ('²' and '١٢٣' are names). Raises ValueError for a
+    number beyond MAX_ID: 4294967295 is (uid_t)-1, which setresuid takes as "leave
+    unchanged" (the service would keep root), and larger ones wrap or overflow."""
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit():
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+        raise ValueError(f"a numeric id must be at most {MAX_ID}")
+    return int(digits)
 
 
 def to_json(config):

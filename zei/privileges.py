@@ -34,11 +34,21 @@ class Privileges:
         want_user = environ.get("ZEI_APP_USER")
         want_group = environ.get("ZEI_APP_GROUP")
         if want_user:
-            ident = users.resolve(want_user, want_group or None)
+            if users.lookup_user(want_user) is None:
+                raise PrivilegeError(f"ZEI_APP_USER: no such user {want_user!r}")
+            _check_group(want_group)
+            try:
+                ident = users.resolve(want_user, want_group or None)
+            except users.UnknownUser as e:
+                raise PrivilegeError(f"ZEI_APP_USER: {e}") from None
             self.app_uid, self.app_gid = ident.uid, ident.gid
+            if self.app_gid == 0:
+                if want_group:
+                    raise PrivilegeError("ZEI_APP_GROUP: the app group must not be root's (gid 0)")
+                self.app_gid = users.primary_gid(ident.uid)   # a user whose primary group is 0
         elif ruid != 0:
             self.app_uid = ruid
-            self.app_gid = users.lookup_group(want_group) if want_group else rgid
+            self.app_gid = _check_group(want_group) if want_group else rgid
             if self.app_gid == 0:
                 # `USER 65532` with no group in an image that has no such user starts zei
                 # with gid 0: never adopt root's group. Use the uid's own primary group,
@@ -111,6 +121,16 @@ class Privileges:
         if not self.cycling:
             return contextlib.nullcontext()
         return self.acting_as(users.Identity("app", self.app_uid, self.app_gid, (self.app_gid,), "/"))
+
+
+def _check_group(name):
+    """The gid of ZEI_APP_GROUP, or a PrivilegeError naming it (never None: park() needs a gid)."""
+    if not name:
+        return None
+    gid = users.lookup_group(name)
+    if gid is None:
+        raise PrivilegeError(f"ZEI_APP_GROUP: no such group {name!r}")
+    return gid
 
 
 def drop_to_caller():

@@ -159,6 +159,24 @@ GOLDEN = {
                                        ["4: services.web.max_restarts: expected a whole number (got many)"]),
     "explicit bool tag that does not fit": (one_service("oneshot: !!bool maybe\n"),
                                             ["4: services.web.oneshot: expected true or false (got maybe)"]),
+    "uid that means unchanged": (one_service("user: 4294967295\n"),
+                                 ["4: services.web.user: a numeric uid must be at most 4294967294 "
+                                  "(got 4294967295)"]),
+    "gid out of range": (one_service("group: '99999999999'\n"),
+                         ["4: services.web.group: a numeric gid must be at most 4294967294 "
+                          "(got '99999999999')"]),
+    "NUL escape in command": ('services:\n  web:\n    command: ["ec\\0ho"]\n',
+                              ["3: services.web.command[0]: must not contain a NUL character (got 'ec\\x00ho')"]),
+    "surrogate escape in environment": (one_service('environment: {A: "\\udc80"}\n'),
+                                        ["4: services.web.environment.A: must be valid UTF-8 text (a lone "
+                                         "surrogate such as \\udc80 is not) (got '\\udc80')"]),
+    "service name with a newline": ('services:\n  "web\\n":\n    command: [echo]\n',
+                                    ["2: services.'web\\n': service names use letters, digits, '.', '_' and "
+                                     "'-', start with a letter or digit, at most 64 characters, not 'all'"]),
+    "duration too long": (one_service("restart_delay: 87601h\n"),
+                          ["4: services.web.restart_delay: must be at most 10 years (87600h) (got '87601h')"]),
+    "nested too deeply": ("services:\n  web:\n    command: " + "[" * 1000 + "\n",
+                          ["3: YAML error: nested too deeply"]),
 }
 
 

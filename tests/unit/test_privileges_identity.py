@@ -43,3 +43,15 @@ def test_app_user_root_is_refused(started_as):
     started_as(0, 0)
     with pytest.raises(privileges.PrivilegeError):
         privileges.Privileges(environ={"ZEI_APP_USER": "root"})
+
+
+def test_app_group_root_is_refused_and_a_primary_gid_0_is_not_adopted(started_as, monkeypatch):
+    started_as(0, 0)
+    with pytest.raises(privileges.PrivilegeError) as e:
+        privileges.Privileges(environ={"ZEI_APP_USER": "54321", "ZEI_APP_GROUP": "0"})
+    assert "gid 0" in str(e.value)
+    from zei import users
+    monkeypatch.setattr(users, "lookup_user", lambda u: users.NumericUser(54321))
+    monkeypatch.setattr(users, "resolve", lambda u, g=None: users.Identity("app", 54321, 0, (0,), "/"))
+    p = privileges.Privileges(environ={"ZEI_APP_USER": "app"})    # a user whose primary group is 0
+    assert (p.app_uid, p.app_gid) == (54321, 54321)
