@@ -95,7 +95,7 @@ def test_zei_restart_runs_the_service_again(zei):
     old = int(fields(line)["pid"])
     r = c.zei("restart", "web")
     assert r.returncode == 0, r.stderr
-    assert "web started (pid" in r.stdout
+    assert "web restarted (pid" in r.stdout
     c.wait_log(r"^web\[out\] got SIGTERM from=1$")
     line = c.wait_log(r"^web\[out\] (ready .*)$", count=2)[1]
     new = int(fields(line)["pid"])

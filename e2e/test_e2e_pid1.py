@@ -111,7 +111,7 @@ services:
     c.wait_log(r"code255: exited \(exit code 255\)")
     c.wait_log(r"segv: exited \(killed by SIGSEGV\)")
     c.wait_log(r"killed: exited \(killed by SIGKILL\)")
-    c.wait_log(r"missing: could not start: exec: No such file or directory \(ENOENT\)")
+    c.wait_log(r'missing: could not start: exec "no-such-program": executable file not found in PATH .* \(ENOENT\)')
     s = c.status_json()
     assert s["ok"]["last_exit"] == {"code": 0} and s["ok"]["state"] == "exited"
     assert s["code7"]["last_exit"] == {"code": 7} and s["code7"]["state"] == "failed"

@@ -130,7 +130,7 @@ services:
 """)
     c.wait_log(r"^untagged-line$")
     c.wait_log(r"tofile: exited")
-    c.wait_log(r"denied: could not start: output: Permission denied")
+    c.wait_log(r"denied: could not start: stdout /etc/zei/bob.log: Permission denied \(EACCES\)")
     assert c.exec("cat", "/tmp/alice.log").stdout == "into-file\nerr-into-file\n"
     assert c.exec("stat", "-c", "%u", "/tmp/alice.log").stdout.strip() == "1001"
     assert "tofile[out]" not in c.logs()
@@ -159,8 +159,8 @@ services:
   ok:
     command: [probe]
 """)
-    c.wait_log(r"badcwd: could not start: working_dir: No such file or directory \(ENOENT\)")
-    c.wait_log(r"noexec: could not start: exec: Permission denied \(EACCES\)")
+    c.wait_log(r"badcwd: could not start: working_dir /nonexistent: No such file or directory \(ENOENT\)")
+    c.wait_log(r'noexec: could not start: exec "/etc/passwd": Permission denied \(EACCES\)')
     c.wait_log(r"^ok\[out\] waiting$")
     assert c.zei("status", "ok").returncode == 0
     assert c.status_json("badcwd")["badcwd"]["state"] == "failed"
