@@ -1,6 +1,6 @@
 """Entry point of the zei binary.
 
-Run as PID 1 with no command, zei is the daemon (zei.daemon). Every other invocation is the
+Run as PID 1 with no command, zei is the daemon (zei.shell.daemon). Every other invocation is the
 CLI (zei.cli), and the CLI first drops to the caller's real uid/gid with no supplementary
 groups — before it parses anything, reads a config, touches the socket or prints — so the
 suid bit gives a CLI caller nothing.
@@ -32,7 +32,7 @@ def scrub_environment(environ):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    from zei import privileges
+    from zei.shell import privileges
     if os.getpid() != 1:
         privileges.drop_to_caller()
         return command_line(argv)
@@ -56,7 +56,7 @@ def main(argv=None):
         scrub_environment(os.environ)
     os.umask(0o022)
     os.chdir("/")
-    from zei import daemon
+    from zei.shell import daemon
     return daemon.main(start, priv)
 
 

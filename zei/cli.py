@@ -43,7 +43,8 @@ import os
 import signal
 import sys
 
-from zei import client, protocol   # the YAML side (zei.config) only when needed
+from zei.core import protocol   # the YAML side (zei.core.config) only when needed
+from zei.shell import client
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 NOT_PID1 = """zei: the daemon runs only as PID 1 (this is pid {pid}).
@@ -154,14 +155,15 @@ def run(args, out=sys.stdout, err=sys.stderr):
 
 def load_config(path):
     """Read and validate a config file. Raises ConfigError (every problem) or OSError."""
-    from zei import config, users
+    from zei.core import config
+    from zei.shell import users
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
     return config.parse(text, path, users.lookup_user, users.lookup_group)
 
 
 def cmd_check(path, out, err):
-    from zei import config as config_mod
+    from zei.core import config as config_mod
     try:
         cfg = load_config(path)
     except config_mod.ConfigError as e:
@@ -173,6 +175,8 @@ def cmd_check(path, out, err):
         err.write(f"zei: cannot read {path}: {e.strerror}\n")
         return EXIT_ERROR
     out.write(f"{path}: ok, {len(cfg.services)} service(s): {', '.join(s.name for s in cfg.services)}\n")
+    for line in config_mod.warnings(cfg):        # worth knowing, but not errors: still exit 0
+        err.write(f"{line}\n")
     return EXIT_OK
 
 
@@ -220,7 +224,7 @@ def cmd_show(sock, path, name, status, as_json, out, err):
 
 
 def show_from_config(path, name, status, as_json, why, out, err):
-    from zei import config as config_mod
+    from zei.core import config as config_mod
     head = "cannot reach the daemon" if why.startswith("permission denied") else "daemon not running"
     try:
         cfg = load_config(path)

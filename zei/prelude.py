@@ -4,14 +4,14 @@ The command line (docopt) and the config (PyYAML) are parsed once, at start-up, 
 parsers stay in memory for good once imported: about 4 MB of a daemon that otherwise needs
 little. So PID 1 forks a child that parses the arguments and — for the daemon form — reads
 and validates the config as the app identity, then sends the outcome back as one JSON
-document over a pipe and exits. PID 1 rebuilds the config records (zei.model.from_json)
+document over a pipe and exits. PID 1 rebuilds the config records (zei.core.model.from_json)
 and starts supervising; it has imported neither parser.
 
 Outcomes: {"mode": "exit", "code": N} (help, version or a usage error, already printed),
 {"mode": "cli"} (a command: PID 1 is just the CLI), {"mode": "daemon", "config_path",
 "socket", and one of "config" | "problems" | "unreadable" | "privileges"}.
 
-The one waitpid outside zei.reaper is here: the child is PID 1's only child at that point.
+The one waitpid outside zei.shell.reaper is here: the child is PID 1's only child at that point.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _parse(argv, priv, priv_error):
     if priv is None:
         msg["privileges"] = priv_error
         return msg
-    from zei import config, model
+    from zei.core import config, model
     try:
         with priv.as_app():
             msg["config"] = model.to_json(cli.load_config(msg["config_path"]))

@@ -66,7 +66,8 @@ services:
 HARNESS = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, sys.argv[1])
-    from zei import daemon, logs, model, privileges
+    from zei.core import model
+    from zei.shell import daemon, logs, privileges
     spec = model.ServiceSpec
     cfg = model.Config(path="direct.yaml", shutdown_timeout=5.0, services=(
         spec(name="surrogate", command=("true",), environment=(("X", "\\ud800"),)),
@@ -147,7 +148,7 @@ services:
         return json.loads(r.stdout)["services"][0], took
     try:
         first = poll_until(lambda: (status("crashy")[0] or {}).get("pid"), 15, what="crashy to run")
-        time.sleep(3)       # the scenario, not a wait: nobody reads for 3 s (> zei.sink.DROP_AFTER)
+        time.sleep(3)       # the scenario, not a wait: nobody reads for 3 s (> zei.shell.sink.DROP_AFTER)
         svc, took = status("chatty")
         assert svc["state"] == "running" and took < 2.0, (svc, took)
         os.kill(proc.pid, 0)

@@ -1,6 +1,6 @@
 """Test doubles for the pure core: spec builders and a tiny fake shell with a fake clock.
 
-FakeShell plays zei.daemon's role without processes: it carries out the supervisor's
+FakeShell plays zei.shell.daemon's role without processes: it carries out the supervisor's
 actions the way the daemon does (a Spawn is answered at once with spawned() carrying a
 fresh pid, or spawn_failed() when the test says so), records kills, replies and the exit
 code, and after every event "reaps" like the daemon: when no process is left it reports
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import collections
 
-from zei.actions import Exit, Kill, KillAll, Log, Reply, Spawn
-from zei.config import Config, ServiceSpec
-from zei.supervisor import ALIVE, BACKOFF, SCHEDULED, STARTING, STOPPING, Supervisor
+from zei.core.actions import Exit, Kill, KillAll, Log, Reply, Spawn
+from zei.core.config import Config, ServiceSpec
+from zei.core.supervisor import ALIVE, BACKOFF, SCHEDULED, STARTING, STOPPING, Supervisor
 
 
 def spec(name, **kw):
@@ -50,7 +50,7 @@ class FakeShell:
         self.hold_exec = set()         # names whose next child stays between fork and exec
         self.held = {}                 # name -> pid of a child that has not exec'd yet
 
-    # ---- carrying out actions, like zei.daemon.Daemon.execute --------------------------
+    # ---- carrying out actions, like zei.shell.daemon.Daemon.execute --------------------------
     def run(self, actions):
         done = []
         queue = collections.deque(actions)
@@ -59,6 +59,8 @@ class FakeShell:
             done.append(a)
             if isinstance(a, Spawn):
                 assert a.name not in self.live.values(), f"Spawn({a.name}) while its process is alive"
+                if not self.sup.should_spawn(a.name):     # overtaken (a shutdown), as the daemon skips it
+                    continue
                 self.spawns.append(a.name)
                 error = self.fail_next_spawn.pop(a.name, None)
                 if error is not None:

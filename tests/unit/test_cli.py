@@ -10,9 +10,11 @@ import pytest
 from docopt import DocoptExit, docopt
 
 from fakes import FakeShell, spec, supervisor
-from zei import __version__, cli, client, protocol
+from zei import __version__, cli
 
 # ---- parse_signal --------------------------------------------------------------------------
+from zei.core import protocol
+from zei.shell import client
 
 
 @pytest.mark.parametrize("text,number", [
@@ -326,3 +328,53 @@ def test_usage_errors_name_the_problem(argv, reason, capsys):
     assert err.splitlines()[0] == f"zei: {reason}"
     assert "Usage:" in err and "zei --help" in err
     assert "Warning" not in err and "Argument(" not in err and "Option(" not in err
+
+
+# ---- check: problems, the ok line and warnings -------------------------------------------
+
+def check(tmp_path, monkeypatch, text):
+    path = tmp_path / "zei.yaml"
+    path.write_text(text)
+    code, out, err, sent = run(f"-c {path} check", monkeypatch)
+    assert sent == []                               # check never talks to a daemon
+    return path, code, out, err
+
+
+def test_check_ok_without_warnings(tmp_path, monkeypatch):
+    path, code, out, err = check(tmp_path, monkeypatch, "shutdown_timeout: 8s\nservices:\n  web:\n"
+                                 "    command: [node]\n    stop_grace_period: 5s\n  db:\n    command: [pg]\n")
+    assert (code, out, err) == (0, f"{path}: ok, 2 service(s): web, db\n", "")
+
+
+def test_check_warnings_go_to_stderr_and_exit_0(tmp_path, monkeypatch):
+    path, code, out, err = check(tmp_path, monkeypatch, "services:\n  web:\n    command: [node]\n"
+                                 "    stop_grace_period: 40s\n    stop_signal: INT\n")
+    assert (code, out) == (0, f"{path}: ok, 1 service(s): web\n")
+    assert err == (
+        f"{path}:2: services.web.stop_grace_period: 40s is longer than shutdown_timeout (30s); "
+        "at shutdown it gets at most 30s\n"
+        f"{path}: note: shutdown_timeout is 30s, but docker stop waits only 10s by default before it kills "
+        "the container; give it 35s (docker stop -t 35, stop_grace_period: 35s in compose, "
+        "terminationGracePeriodSeconds: 35 in Kubernetes) or lower shutdown_timeout\n")
+
+
+def test_check_problems_exit_1_and_give_no_warnings(tmp_path, monkeypatch):
+    path, code, out, err = check(tmp_path, monkeypatch, "services:\n  web:\n    command: [node]\n"
+                                 "    stop_signal: SIGTREM\n    stop_grace_period: 40s\n")
+    assert (code, out) == (cli.EXIT_ERROR, "")
+    assert err == (f"{path}:4: services.web.stop_signal: unknown signal; did you mean 'SIGTERM'? "
+                   "(got 'SIGTREM')\n"
+                   f"zei: 1 problem(s) in {path}\n")
+
+
+def test_check_of_a_missing_file(tmp_path, monkeypatch):
+    code, out, err, _ = run(f"-c {tmp_path}/nope.yaml check", monkeypatch)
+    assert (code, out) == (cli.EXIT_ERROR, "")
+    assert err == f"zei: cannot read {tmp_path}/nope.yaml: No such file or directory\n"
+
+
+def test_check_of_the_example_is_clean(monkeypatch):
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[2] / "example" / "zei.yaml"
+    code, out, err, _ = run(f"-c {example} check", monkeypatch)
+    assert code == 0 and out.startswith(f"{example}: ok, ") and err == ""

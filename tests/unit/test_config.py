@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from zei.config import (
+from zei.core.config import (
     DEFAULT_SHUTDOWN_TIMEOUT, Config, ConfigError, Problem, ServiceSpec, dependency_order, parse,
     parse_duration,
 )
@@ -177,6 +177,36 @@ GOLDEN = {
                           ["4: services.web.restart_delay: must be at most 10 years (87600h) (got '87601h')"]),
     "nested too deeply": ("services:\n  web:\n    command: " + "[" * 1000 + "\n",
                           ["3: YAML error: nested too deeply"]),
+    "essential not a boolean": (one_service("essential: 1\n"),
+                                ["4: services.web.essential: expected true or false (got 1)"]),
+    "success_exit_codes empty": (one_service("success_exit_codes: []\n"),
+                                 ["4: services.web.success_exit_codes: must not be empty (got [])"]),
+    "success_exit_codes a number": (one_service("success_exit_codes: 0\n"),
+                                    ["4: services.web.success_exit_codes: expected a list of exit codes "
+                                     "from 0 to 255 (got 0)"]),
+    "exit code out of range": (one_service("success_exit_codes: [0, 256]\n"),
+                               ["4: services.web.success_exit_codes[1]: expected an exit code from 0 to 255 "
+                                "(got 256)"]),
+    "unknown stop_signal, close": (one_service("stop_signal: SIGTREM\n"),
+                                   ["4: services.web.stop_signal: unknown signal; did you mean 'SIGTERM'? "
+                                    "(got 'SIGTREM')"]),
+    "unknown stop_signal": (one_service("stop_signal: FOO\n"),
+                            ["4: services.web.stop_signal: unknown signal; expected a signal name like TERM or "
+                             "SIGINT, or a number from 1 to 64 (got 'FOO')"]),
+    "stop_signal 0": (one_service("stop_signal: 0\n"),
+                      ["4: services.web.stop_signal: must be a signal number from 1 to 64 (got 0)"]),
+    "stop_signal a list": (one_service("stop_signal: [TERM]\n"),
+                           ["4: services.web.stop_signal: expected a signal name like TERM or SIGINT, or a "
+                            "number from 1 to 64 (got a list)"]),
+    "bad stop_grace_period": (one_service("stop_grace_period: 1m30s\n"),
+                              ["4: services.web.stop_grace_period: expected a duration like 5s, 100ms, 2m or 1h "
+                               "(got '1m30s')"]),
+    "restart_delay_max below restart_delay": (one_service("restart_delay: 5s\nrestart_delay_max: 2s\n"),
+                                              ["5: services.web.restart_delay_max: must be at least "
+                                               "restart_delay (5s) (got '2s')"]),
+    "unknown option, close to a lifecycle one": (one_service("stop_signals: INT\n"),
+                                                 ["4: services.web.stop_signals: unknown option; did you mean "
+                                                  "'stop_signal'?"]),
 }
 
 
@@ -266,7 +296,7 @@ def test_a_long_value_is_shortened():
 
 
 def test_many_parses_do_not_grow_the_shared_constructor():
-    from zei import config as mod
+    from zei.core import config as mod
     for _ in range(3):
         load("services:\n  web:\n    command: [a, b, c]\n    user: app\n")
     assert not mod._CONSTRUCTOR.constructed_objects
@@ -345,6 +375,8 @@ def test_defaults_of_every_option():
     assert (web.user, web.group, web.restart, web.max_restarts, web.restart_delay, web.oneshot,
             web.interval, web.depends_on, web.environment, web.working_dir, web.stdout, web.stderr,
             web.json_logs) == ("root", None, "never", 0, 1.0, False, None, (), (), None, None, None, False)
+    assert (web.essential, web.success_exit_codes, web.stop_signal, web.stop_grace_period,
+            web.restart_delay_max) == (False, (0,), 15, None, None)
     assert cfg.shutdown_timeout == 30.0
 
 
@@ -368,6 +400,11 @@ def test_every_option_set():
             stdout: /dev/stdout
             stderr: /var/log/web.err
             json_logs: true
+            essential: true
+            success_exit_codes: [0, 143]
+            stop_signal: SIGINT
+            stop_grace_period: 20s
+            restart_delay_max: 1m
           health:
             command: [curl, -sf, "http://localhost:3000/"]
             oneshot: true
@@ -377,7 +414,9 @@ def test_every_option_set():
     assert cfg.service("web") == ServiceSpec(
         name="web", command=("node", "server.js"), user="app", group="staff", restart="on-failure",
         max_restarts=5, restart_delay=2.0, depends_on=("db",), environment=(("NODE_ENV", "production"),),
-        working_dir="/srv/app", stdout="/dev/stdout", stderr="/var/log/web.err", json_logs=True, line=6)
+        working_dir="/srv/app", stdout="/dev/stdout", stderr="/var/log/web.err", json_logs=True, line=6,
+        essential=True, success_exit_codes=(0, 143), stop_signal=2, stop_grace_period=20.0,
+        restart_delay_max=60.0)
     assert cfg.service("health").oneshot and cfg.service("health").interval == 30.0
     assert cfg.service("nope") is None
     assert cfg.shutdown_timeout == 5.0

@@ -7,8 +7,10 @@ import pwd
 
 import pytest
 
-from zei import model, privileges, users
-from zei.config import NAME_RE, ConfigError, find_cycle, parse, parse_duration
+from zei.core import model
+
+from zei.shell import privileges, users
+from zei.core.config import NAME_RE, ConfigError, find_cycle, parse, parse_duration
 
 PATH = "/etc/zei/zei.yaml"
 MAX_ID = 2**32 - 2

@@ -1,6 +1,6 @@
 """Fuzzing the config parser: random YAML trees, random text, mutations of valid configs.
 
-Whatever the input, zei.config.parse either raises ConfigError -- every problem carrying the
+Whatever the input, zei.core.config.parse either raises ConfigError -- every problem carrying the
 file path, a line (>= 1 unless it is a YAML error without a position) and printable on one
 line -- or returns a Config every service of which can really be started: strings that
 os.fsencode takes with no NUL, names that match NAME_RE whole, ids in range, finite bounded
@@ -17,9 +17,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zei import model, users
-from zei.config import (
-    MAX_DURATION, NAME_RE, RESTART_POLICIES, SERVICE_KEYS, TOP_KEYS, Config, ConfigError, parse,
+from zei.core import model
+
+from zei.shell import users
+from zei.core.config import (
+    MAX_DURATION, NAME_RE, RESTART_POLICIES, SERVICE_KEYS, TOP_KEYS, Config, ConfigError, parse, warnings,
 )
 
 PATH = "/etc/zei/zei.yaml"
@@ -85,6 +87,16 @@ def check_config(cfg):
         assert isinstance(s.oneshot, bool) and isinstance(s.json_logs, bool)
         assert all(d in names and d != s.name for d in s.depends_on)
         assert isinstance(s.line, int) and s.line >= 1
+        assert isinstance(s.essential, bool)
+        assert isinstance(s.success_exit_codes, tuple) and s.success_exit_codes
+        assert len(set(s.success_exit_codes)) == len(s.success_exit_codes)
+        assert all(type(c) is int and 0 <= c <= 255 for c in s.success_exit_codes)
+        assert type(s.stop_signal) is int and 1 <= s.stop_signal <= 64
+        for seconds in (s.stop_grace_period, s.restart_delay_max):
+            if seconds is not None:
+                assert type(seconds) is float and 0 <= seconds <= MAX_DURATION
+        if s.restart_delay_max is not None:
+            assert s.restart_delay_max >= s.restart_delay
     order = model.dependency_order(cfg.services)
     assert sorted(order) == sorted(names)
     position = {n: i for i, n in enumerate(order)}
@@ -92,6 +104,8 @@ def check_config(cfg):
         for d in s.depends_on:
             assert position[d] < position[s.name]    # no cycle got through
     assert model.from_json(json.loads(json.dumps(model.to_json(cfg)))) == cfg
+    for line in warnings(cfg):                   # `zei check` prints them: one printable line each
+        assert isinstance(line, str) and line.startswith(PATH + ":") and line.isprintable(), line
 
 
 def check(text):
@@ -149,10 +163,17 @@ GOOD = {                                         # values that fit, so that many
                                    st.none() | st.booleans() | st.integers() | st.text(max_size=5), max_size=3),
     "working_dir": st.sampled_from(["/", "/tmp", "/srv/é"]),
     "stdout": st.sampled_from(["/dev/stdout", "/tmp/x.log"]), "stderr": st.sampled_from(["/dev/stderr", "/e"]),
+    "essential": st.booleans(),
+    "success_exit_codes": st.lists(st.integers(0, 255) | st.sampled_from([0, 143, 256, -1]), min_size=1, max_size=3),
+    "stop_signal": st.sampled_from(["TERM", "SIGINT", "sigquit", "KILL", "STOP", "IOT", 1, 9, 15, 34, 64, "15",
+                                    "SIGTREM", 0, 65, "RTMIN"]),
+    "stop_grace_period": st.sampled_from(["10s", "100ms", "40s", 0, 2.5, "87600h", "1m30s"]),
+    "restart_delay_max": st.sampled_from(["30s", "1s", "100ms", 0, 60, "87600h"]),
 }
 ODD = {                                          # values meant to be refused (or to find a hole)
     "command": st.lists(scalars, max_size=4), "depends_on": st.lists(scalars, max_size=3),
     "environment": st.dictionaries(odd_text, scalars, max_size=3),
+    "success_exit_codes": st.lists(scalars, max_size=4),
 }
 
 
@@ -229,6 +250,8 @@ TOKENS = st.sampled_from([
     "<<: *x", "\n", "\n  ", "\n    ", "\t", "- ", ": ", "#", "'", '"', "[", "]", "{", "}", ",", "---\n", "...",
     "depends_on: [web]", "depends_on: [ghost]", "oneshot: true", "interval: 0", "user: 4294967295",
     "group: '4294967295'", "restart_delay: 87601h", "environment: {\"A\\nB\": 1}", "  x:\n    command: [y]\n",
+    "stop_signal: SIGTREM", "stop_signal: 0", "success_exit_codes: []", "success_exit_codes: [256]",
+    "restart_delay_max: 1ms", "stop_grace_period: 1h", "essential: true",
 ])
 
 

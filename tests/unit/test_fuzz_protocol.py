@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zei.protocol import COMMANDS, MAX_REQUEST, Decoder, ProtocolError, encode, parse_reply, parse_request
+from zei.core.protocol import COMMANDS, MAX_REQUEST, Decoder, ProtocolError, encode, parse_reply, parse_request
 
 FUZZ = settings(max_examples=int(os.environ.get("ZEI_FUZZ_EXAMPLES", 300)), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

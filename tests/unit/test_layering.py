@@ -1,4 +1,5 @@
-"""The core decides, the shell does: core modules import nothing that touches the system."""
+"""The core decides, the shell does: zei/core imports nothing that touches the system, and
+nothing of zei/shell or the entry modules; the package boundary is the architecture."""
 from __future__ import annotations
 
 import ast
@@ -7,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ZEI = Path(__file__).resolve().parents[2] / "zei"
-CORE = ("supervisor", "config", "model", "actions", "protocol", "control", "records")
+CORE = tuple(sorted(p.stem for p in (ZEI / "core").glob("*.py") if p.stem != "__init__"))
+SHELL = tuple(sorted(p.stem for p in (ZEI / "shell").glob("*.py") if p.stem != "__init__"))
 FORBIDDEN = {"os", "signal", "select", "socket", "time", "subprocess"}
 
 
@@ -43,14 +45,26 @@ def test_the_checker_sees_every_import_form():
 
 @pytest.mark.parametrize("module", CORE)
 def test_core_module_imports_no_system_module(module):
-    names = imported_modules((ZEI / f"{module}.py").read_text())
+    names = imported_modules((ZEI / "core" / f"{module}.py").read_text())
     bad = sorted(n for n in names if n.split(".")[0] in FORBIDDEN)
-    assert not bad, f"zei/{module}.py imports {bad}; the core must not touch the system"
+    assert not bad, f"zei/core/{module}.py imports {bad}; the core must not touch the system"
 
 
 @pytest.mark.parametrize("module", CORE)
-def test_core_module_imports_only_core_zei_modules(module):
-    names = imported_modules((ZEI / f"{module}.py").read_text())
-    zei_mods = {n.split(".")[1] for n in names
-                if n.startswith("zei.") and not n.split(".")[1].startswith("__")}
-    assert zei_mods <= set(CORE), f"zei/{module}.py imports shell modules {sorted(zei_mods - set(CORE))}"
+def test_core_module_imports_only_the_core(module):
+    names = imported_modules((ZEI / "core" / f"{module}.py").read_text())
+    outside = sorted(n for n in names if n == "zei" or (n.startswith("zei.") and not n.startswith("zei.core")))
+    assert not outside, f"zei/core/{module}.py imports {outside}; the core imports only zei.core"
+
+
+def test_the_layout_is_the_architecture():
+    assert {"supervisor", "policy", "shutdown", "config", "model", "protocol", "control"} <= set(CORE)
+    assert {"daemon", "spawn", "reaper", "signals", "privileges", "server", "client"} <= set(SHELL)
+    top = sorted(p.stem for p in ZEI.glob("*.py"))
+    assert top == ["__init__", "__main__", "cli", "prelude"], top
+
+
+@pytest.mark.parametrize("module", SHELL)
+def test_shell_modules_do_not_import_the_entry(module):
+    names = imported_modules((ZEI / "shell" / f"{module}.py").read_text())
+    assert not {"zei.cli", "zei.prelude", "zei.__main__"} & names

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zei import logs
-from zei.logs import MAX_LINE, LineSplitter, Output, normalize_level, parse_json_line
+from zei.shell import logs
+from zei.shell.logs import MAX_LINE, LineSplitter, Output, normalize_level, parse_json_line
 
 
 # ---- LineSplitter --------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def test_writing_to_a_closed_descriptor_is_not_fatal():
 
 def test_json_log_message_with_newline_stays_one_text_line():
     import os
-    from zei.logs import Output
+    from zei.shell.logs import Output
     r, w = os.pipe()
     out = Output(w, "text")
     out.lines("app", "stdout", [b'{"level":"warn","msg":"two\\nlines"}'], json_logs=True)

@@ -10,8 +10,8 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zei import logs
-from zei.logs import LineSplitter, Output
+from zei.shell import logs
+from zei.shell.logs import LineSplitter, Output
 
 # Small MAX_LINE so that generated data often crosses it; the real value is tested too.
 chunk = st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"\n"))

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from zei import privileges
+from zei.shell import privileges
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_app_group_root_is_refused_and_a_primary_gid_0_is_not_adopted(started_as
     with pytest.raises(privileges.PrivilegeError) as e:
         privileges.Privileges(environ={"ZEI_APP_USER": "54321", "ZEI_APP_GROUP": "0"})
     assert "gid 0" in str(e.value)
-    from zei import users
+    from zei.shell import users
     monkeypatch.setattr(users, "lookup_user", lambda u: users.NumericUser(54321))
     monkeypatch.setattr(users, "resolve", lambda u, g=None: users.Identity("app", 54321, 0, (0,), "/"))
     p = privileges.Privileges(environ={"ZEI_APP_USER": "app"})    # a user whose primary group is 0

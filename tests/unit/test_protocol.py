@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zei.protocol import (
+from zei.core.protocol import (
     COMMANDS, MAX_REQUEST, Decoder, ProtocolError, encode, parse_reply, parse_request,
 )
 
@@ -210,7 +210,7 @@ def test_replies():
 
 
 def test_valid_request_before_an_oversized_one_is_kept():
-    from zei.protocol import Decoder, ProtocolError
+    from zei.core.protocol import Decoder, ProtocolError
     d = Decoder(limit=100)
     try:
         d.feed(b'{"cmd":"ping"}\n' + b"x" * 200 + b"\n")

@@ -1,4 +1,4 @@
-"""The control socket server with real sockets and a real poll(), driven like zei.daemon does.
+"""The control socket server with real sockets and a real poll(), driven like zei.shell.daemon does.
 
 Each `turn()` is one iteration of the daemon's loop: poll (timeout from next_deadline()),
 on_ready() for every ready descriptor, then expire(). The handler records each request and
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from zei import privileges as privileges_mod
-from zei import protocol
-from zei import server as srv
-from zei.server import Server
+from zei.shell import privileges as privileges_mod
+from zei.core import protocol
+from zei.shell import server as srv
+from zei.shell.server import Server
 
 MAX_PENDING = getattr(srv, "MAX_PENDING", 16)
 FRAMES_PER_TURN = getattr(srv, "FRAMES_PER_TURN", 16)
@@ -567,8 +567,8 @@ def test_plain_non_root_uses_its_own_directory(open_tmp):
     os.chown(base, nobody.pw_uid, nobody.pw_gid)
     code = (
         "import select, sys\n"
-        "from zei.privileges import Privileges\n"
-        "from zei.server import Server\n"
+        "from zei.shell.privileges import Privileges\n"
+        "from zei.shell.server import Server\n"
         "class Out:\n    def event(self, *a): pass\n"
         "p = Privileges(environ={})\n"
         "assert not p.root and not p.cycling\n"

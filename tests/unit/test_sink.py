@@ -1,4 +1,4 @@
-"""zei.sink: zei's stdout never blocks the loop, stays bounded, drops whole lines and says so."""
+"""zei.shell.sink: zei's stdout never blocks the loop, stays bounded, drops whole lines and says so."""
 from __future__ import annotations
 
 import fcntl
@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from zei import sink as sink_mod
-from zei.sink import DROP_AFTER, EVENT_SLACK, LIMIT, Sink
+from zei.shell import sink as sink_mod
+from zei.shell.sink import DROP_AFTER, EVENT_SLACK, LIMIT, Sink
 
 
 class Clock:

@@ -1,12 +1,12 @@
-"""Control requests (start/stop/restart/signal via zei.control.dispatch) and signal forwarding."""
+"""Control requests (start/stop/restart/signal via zei.core.control.dispatch) and signal forwarding."""
 from __future__ import annotations
 
 import pytest
 
 from fakes import FakeShell, messages, of, spec, supervisor
-from zei import control
-from zei.actions import Kill, Log, Reply, Spawn
-from zei.supervisor import (
+from zei.core import control
+from zei.core.actions import Kill, Log, Reply, Spawn
+from zei.core.supervisor import (
     BACKOFF, FAILED, RUNNING, SIGHUP, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2, STOPPED, STOPPING,
 )
 
@@ -51,7 +51,10 @@ def test_list_and_status():
     assert web == {"name": "web", "state": RUNNING, "pid": 100, "uptime": 12.5, "since": 12.5,
                    "restarts": 0, "runs": 1, "last_exit": None, "reason": "", "next_in": None,
                    "command": ["/bin/true"], "user": "root", "group": None, "restart": "always",
-                   "max_restarts": 3, "oneshot": False, "interval": None, "depends_on": []}
+                   "max_restarts": 3, "oneshot": False, "interval": None, "depends_on": [],
+                   "failures": 0, "delay": None, "restart_delay": 1.0, "restart_delay_max": None,
+                   "essential": False, "success_exit_codes": [0], "stop_signal": 15,
+                   "stop_grace_period": TIMEOUT}
     out = request(shell, "s", cmd="status", service="db")
     assert [s["name"] for s in out[0].payload["services"]] == ["db"]
 

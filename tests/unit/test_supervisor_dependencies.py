@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from fakes import FakeShell, messages, of, spec, supervisor
-from zei.actions import Spawn
-from zei.config import dependency_order
-from zei.supervisor import BACKOFF, BLOCKED, EXITED, FAILED, RUNNING, WAITING
+from zei.core.actions import Spawn
+from zei.core.config import dependency_order
+from zei.core.supervisor import BACKOFF, BLOCKED, EXITED, FAILED, RUNNING, WAITING
 
 
 def boot(*specs):

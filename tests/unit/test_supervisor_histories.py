@@ -1,9 +1,9 @@
 """Replayed event histories with a fake clock: every action, in order, as the shell sees it."""
 from __future__ import annotations
 
-from zei import config
-from zei.actions import Exit, Kill, KillAll, Log, Reply, Spawn
-from zei.supervisor import SIGKILL, SIGTERM, Supervisor
+from zei.core import config
+from zei.core.actions import Exit, Kill, KillAll, Log, Reply, Spawn
+from zei.core.supervisor import SIGKILL, SIGTERM, Supervisor
 
 EXAMPLE = """\
 version: "1.0"
@@ -81,7 +81,7 @@ def test_crash_loop_gives_up_then_a_manual_start_and_a_forced_shutdown():
         (0.1, "spawned", ("api", 20), [info("api", "started (pid 20)")]),
         (1.1, "exited", (20, 2, None), [
             Log("warn", "api", "exited (exit code 2) after 1.000s"),
-            Log("error", "api", "gave up after 1 restart(s) (max_restarts 1)")]),
+            Log("error", "api", "gave up after 1 restart(s) in a row (max_restarts 1)")]),
         (9.0, "tick", (), []),
         (10.0, "start", ("api", "tok"), [info("api", "start requested"), Spawn("api")]),
         (10.0, "spawned", ("api", 21), [info("api", "started (pid 21)"),

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes import FakeShell, spec, supervisor
-from zei.actions import Kill, KillAll, Spawn
-from zei.supervisor import SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1
+from zei.core.actions import Kill, KillAll, Spawn
+from zei.core.supervisor import SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR1
 
 MAX_SHUTDOWN_STEPS = 200
 
@@ -70,6 +70,8 @@ class World(FakeShell):
                 assert self.live.get(a.pid) == a.name, f"{a} targets a pid that is not {a.name}'s"
                 if a.sig == SIGKILL or (a.sig == SIGTERM and a.name not in self.stubborn):
                     self.doomed.setdefault(a.pid, a.sig)
+                if a.sig == SIGKILL and self.sup.shutting_down:   # a grace ran out during shutdown
+                    self.sigkill_in_shutdown = True
             elif isinstance(a, KillAll):
                 if self.sup.shutting_down and a.sig == SIGKILL:
                     self.sigkill_in_shutdown = True

@@ -11,8 +11,8 @@ import copy
 import pytest
 
 from fakes import of, spec, supervisor
-from zei.actions import Kill, Log, Reply, Spawn
-from zei.supervisor import (
+from zei.core.actions import Kill, Log, Reply, Spawn
+from zei.core.supervisor import (
     ALIVE, BACKOFF, BLOCKED, EXITED, FAILED, RUNNING, SCHEDULED, SIGHUP, SIGKILL, SIGTERM,
     STARTING, STOPPED, STOPPING, TRANSITIONS, WAITING, InvalidTransition,
 )

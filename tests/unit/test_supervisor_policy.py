@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from fakes import FakeShell, messages, of, spec, supervisor
-from zei.actions import Spawn
-from zei.supervisor import BACKOFF, EXITED, FAILED, RUNNING, SCHEDULED, STARTING
+from zei.core.actions import Spawn
+from zei.core.supervisor import BACKOFF, EXITED, FAILED, RUNNING, SCHEDULED, STARTING
 
 DELAY, INTERVAL, EXIT_AT = 2.0, 30.0, 7.0
 ENDINGS = {"exit 0": (0, None), "exit 3": (3, None), "SIGSEGV": (None, 11)}
@@ -91,7 +91,7 @@ def test_max_restarts_gives_up_after_that_many_restarts(max_restarts, kind):
         shell.advance(t)
         assert svc.state == RUNNING
     out = shell.exit("svc", 1, at=t + 1)
-    msg = f"gave up after {max_restarts} restart(s) (max_restarts {max_restarts})"
+    msg = f"gave up after {max_restarts} restart(s) in a row (max_restarts {max_restarts})"
     assert svc.state == FAILED and svc.reason == msg
     assert ("error", "svc", msg) in messages(out)
     assert shell.spawns == ["svc"] * (max_restarts + 1)
@@ -131,7 +131,7 @@ def test_oneshot_interval_after_giving_up_runs_again_at_the_interval():
     out = shell.exit("svc", 1, at=4)
     assert svc.state == SCHEDULED and svc.restarts == 0
     assert svc.deadline == 4 + INTERVAL
-    assert ("info", "svc", f"gave up after 1 restart(s) (max_restarts 1); next run in 30s") \
+    assert ("info", "svc", f"gave up after 1 restart(s) in a row (max_restarts 1); next run in 30s") \
         in messages(out)
     shell.advance(4 + INTERVAL)
     assert svc.state == RUNNING
@@ -168,7 +168,7 @@ def test_spawn_failure_counts_as_a_failed_run(restart):
     shell.fail_next_spawn["svc"] = "again"
     shell.advance(DELAY)
     assert svc.state == FAILED
-    assert svc.reason == "gave up after 1 restart(s) (max_restarts 1)"
+    assert svc.reason == "gave up after 1 restart(s) in a row (max_restarts 1)"
 
 
 def test_spawn_failure_with_never_fails_at_once():

@@ -3,9 +3,9 @@ is a live process; shutdown order follows the whole dependency graph (issue: har
 from __future__ import annotations
 
 from fakes import FakeShell, of, spec, supervisor
-from zei import control
-from zei.actions import Kill, KillAll, Reply, Spawn
-from zei.supervisor import RUNNING, SIGKILL, SIGTERM, STARTING, STOPPED, STOPPING
+from zei.core import control
+from zei.core.actions import Kill, KillAll, Reply, Spawn
+from zei.core.supervisor import RUNNING, SIGKILL, SIGTERM, STARTING, STOPPED, STOPPING
 
 TIMEOUT = 10.0
 

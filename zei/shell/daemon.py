@@ -21,9 +21,10 @@ import signal
 import sys
 import time
 
-from zei import actions as A
-from zei import logs, model, reaper, signals, spawn, users
-from zei.supervisor import Supervisor
+from zei.core import actions as A
+from zei.core import model
+from zei.shell import logs, reaper, signals, spawn, users
+from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
 READ_CHUNK = 65536
@@ -60,7 +61,7 @@ class Daemon:
         self.pipes_of_pid = {}           # service pid -> its [Pipe]s
         self.starting = {}               # status fd -> Starting (forked, exec not confirmed)
         self.starting_pid = {}           # pid -> Starting
-        self.out_fd = None               # zei's stdout while polled for room (zei.sink)
+        self.out_fd = None               # zei's stdout while polled for room (zei.shell.sink)
         self.reading_pipes = True        # False while zei's own output queue is full
         self.exit_code = None
         self.sig = signals.SignalPipe()
@@ -69,7 +70,7 @@ class Daemon:
         self.base_env = dict(os.environ)
         self.server = None
         if socket_path:
-            from zei.server import Server
+            from zei.shell.server import Server
             self.server = Server(socket_path, self.poller, privileges, self.out,
                                  self.handle_request)
 
@@ -141,7 +142,7 @@ class Daemon:
     def sync_output(self):
         """Poll zei's stdout while output waits for its reader; while that queue is full,
         leave the services' pipes unread (they wait, nothing is lost) until the sink gives
-        up on the reader and drops instead (zei.sink)."""
+        up on the reader and drops instead (zei.shell.sink)."""
         sink = self.out.sink
         if sink.pending and self.out_fd is None:
             self.out_fd = sink.fd
@@ -192,7 +193,8 @@ class Daemon:
         if kind is A.Log:
             self.out.event(action.level, action.source, action.message, action.fields)
         elif kind is A.Spawn:
-            return self.start_service(action.name)
+            if self.sup.should_spawn(action.name):
+                return self.start_service(action.name)
         elif kind is A.Kill:
             self.kill(-action.pid, action.sig)
         elif kind is A.KillAll:
@@ -352,7 +354,7 @@ class Daemon:
 
     # ---- control requests (called by the server) --------------------------------------
     def handle_request(self, request, token):
-        from zei import control
+        from zei.core import control
         try:
             todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(), os.getpid())
         except Exception as e:            # every request gets a reply, even this one

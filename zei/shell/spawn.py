@@ -24,7 +24,7 @@ import signal
 
 import _signal
 
-from zei import signals
+from zei.shell import signals
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _ALL = frozenset(int(s) for s in signal.valid_signals())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from zei import users
+from zei.shell import users
 
 
 class PrivilegeError(Exception):

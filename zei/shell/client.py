@@ -5,7 +5,7 @@ import errno
 import socket
 import time
 
-from zei import protocol
+from zei.core import protocol
 
 DEFAULT_SOCKET = "/run/zei/zei.sock"
 

@@ -17,14 +17,15 @@ import re
 
 import yaml
 
-from zei.model import (DEFAULT_SHUTDOWN_TIMEOUT, MAX_ID, Config, ConfigError, Problem,  # noqa: F401
-                       ServiceSpec, dependency_order, numeric_id)
+from zei.core.model import (DEFAULT_SHUTDOWN_TIMEOUT, MAX_ID, MAX_SIGNAL, SIGNAL_NAMES,  # noqa: F401
+                            Config, ConfigError, Problem, ServiceSpec, dependency_order, numeric_id)
 
 DEFAULT_PATH = "/etc/zei/zei.yaml"
 RESTART_POLICIES = ("always", "on-failure", "never")
 SERVICE_KEYS = (
     "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs",
+    "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
 )
 TOP_KEYS = ("version", "shutdown_timeout", "services")
 # Patterns match whole strings only: \A...\Z (with fullmatch) -- `$` would also match before a
@@ -37,6 +38,10 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_DURATION = 10 * 365 * 86400.0
 _NOT_A_DURATION = "expected a duration like 5s, 100ms, 2m or 1h"
 _TOO_LONG = "must be at most 10 years (87600h)"
+# Signal names without SIG, the Linux aliases too (as docker and Python take them).
+SIGNAL_NUMBERS = {name: number for number, name in SIGNAL_NAMES.items()} | {"IOT": 6, "CLD": 17, "POLL": 29}
+_NOT_A_SIGNAL = "expected a signal name like TERM or SIGINT, or a number from 1 to 64"
+DOCKER_STOP_TIMEOUT = 10.0      # what `docker stop` (and podman stop) wait before SIGKILL by default
 
 
 def parse_duration(value):
@@ -64,6 +69,16 @@ def parse_duration(value):
     if not seconds <= MAX_DURATION:
         raise ValueError(_TOO_LONG)
     return seconds
+
+
+def span(seconds):
+    """A duration as people write it in the config: 100ms, 1.5s, 40s, 2m, 1h."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
 
 
 def _unusable(text):
@@ -153,10 +168,21 @@ def _scalar(node):
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
-def suggest(word, choices):
+def closest(word, choices):
+    """The choice most like `word`, or None if none is close. The same words in another
+    order come first: restart_max_delay is restart_delay_max, not restart_delay."""
+    words = sorted(word.lower().split("_"))
+    for choice in choices:
+        if "_" in choice and sorted(choice.split("_")) == words:
+            return choice
     import difflib                       # only when something is wrong
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def suggest(word, choices):
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 class _Checker:
@@ -237,6 +263,51 @@ class _Checker:
                 return None
         self.bad(node, where, "expected a duration like 5s, 100ms, 2m or 1h", node)
         return None
+
+    def signal(self, node, where):
+        """A signal name (with or without SIG, any case) or number 1..64 -> its number."""
+        value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool):
+            if 1 <= value <= MAX_SIGNAL:
+                return value
+            self.bad(node, where, f"must be a signal number from 1 to {MAX_SIGNAL}", node)
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.bad(node, where, _NOT_A_SIGNAL, node)
+            return None
+        text = value.strip().upper()
+        prefix = "SIG" if text.startswith("SIG") else ""
+        name = text[len(prefix):]
+        if name in SIGNAL_NUMBERS:
+            return SIGNAL_NUMBERS[name]
+        if name.startswith(("RTMIN", "RTMAX")):
+            why = "give a real-time signal as its number, 34 to 64"
+        else:                                   # matched without SIG, shown as written
+            close = closest(name, list(SIGNAL_NAMES.values())) if name else None
+            why = f"did you mean {prefix + close!r}?" if close else _NOT_A_SIGNAL
+        self.bad(node, where, f"unknown signal; {why}", node)
+        return None
+
+    def exit_codes(self, node, where):
+        """A non-empty list of exit codes 0..255 -> a tuple, duplicates dropped, order kept."""
+        if not isinstance(node, yaml.SequenceNode):
+            self.bad(node, where, "expected a list of exit codes from 0 to 255", node)
+            return None
+        if not node.value:
+            self.bad(node, where, "must not be empty", node)
+            return None
+        out, ok = [], True
+        for i, item in enumerate(node.value):
+            value = _scalar(item) if isinstance(item, yaml.ScalarNode) else None
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255:
+                if value not in out:
+                    out.append(value)
+                continue
+            self.bad(item, f"{where}[{i}]", "expected an exit code from 0 to 255", item)
+            ok = False
+        return tuple(out) if ok else None
 
     def string_list(self, node, where, allow_empty=False):
         if not isinstance(node, yaml.SequenceNode):
@@ -333,9 +404,9 @@ class _Checker:
                 opts[key] = value
             elif key == "max_restarts":
                 opts[key] = self.count(vnode, f)
-            elif key in ("restart_delay", "interval"):
+            elif key in ("restart_delay", "interval", "stop_grace_period", "restart_delay_max"):
                 opts[key] = self.duration(vnode, f)
-            elif key in ("oneshot", "json_logs"):
+            elif key in ("oneshot", "json_logs", "essential"):
                 opts[key] = self.boolean(vnode, f)
             elif key == "depends_on":
                 opts[key] = self.string_list(vnode, f, allow_empty=True)
@@ -343,6 +414,10 @@ class _Checker:
                     self.deps[name] = (vnode, opts[key])
             elif key == "environment":
                 opts[key] = self.environment(vnode, f)
+            elif key == "success_exit_codes":
+                opts[key] = self.exit_codes(vnode, f)
+            elif key == "stop_signal":
+                opts[key] = self.signal(vnode, f)
             elif key in ("working_dir", "stdout", "stderr"):
                 value = self.string(vnode, f)
                 if value is not None and not value.startswith("/"):
@@ -358,6 +433,7 @@ class _Checker:
         if opts.get("interval") == 0.0:
             self.bad(lines["interval"], f"{where}.interval", "must be greater than zero",
                      lines["interval"])
+        self.backoff(opts, lines, where)
         self.identity(opts, lines, where)
         if len(self.problems) != before:
             return None
@@ -390,6 +466,18 @@ class _Checker:
                 return None
             out.append((key, text))
         return tuple(out)
+
+    def backoff(self, opts, lines, where):
+        """restart_delay_max is the cap of a delay that starts at restart_delay: not below it.
+        (With restart: never it is simply unused.)"""
+        cap = opts.get("restart_delay_max")
+        if cap is None or ("restart_delay" in lines and opts.get("restart_delay") is None):
+            return                              # unset, or a problem reported already
+        delay = opts.get("restart_delay", ServiceSpec._field_defaults["restart_delay"])
+        if cap < delay:
+            shown = span(delay) + ("" if "restart_delay" in lines else ", the default")
+            self.bad(lines["restart_delay_max"], f"{where}.restart_delay_max",
+                     f"must be at least restart_delay ({shown})", lines["restart_delay_max"])
 
     def identity(self, opts, lines, where):
         for field, kind, lookup in (("user", "uid", self.lookup_user), ("group", "gid", self.lookup_group)):
@@ -450,6 +538,30 @@ def find_cycle(graph):
                 stack.pop()
                 color[path.pop()] = BLACK
     return None
+
+
+def warnings(config):
+    """What `zei check` points out in a valid config, as printable lines (not errors).
+
+    A stop_grace_period beyond shutdown_timeout is cut at shutdown (the global deadline
+    bounds the whole stop); and a shutdown budget beyond docker stop's default 10s wait
+    means docker kills the container -- zei and every service -- before zei is done."""
+    out = []
+    timeout = config.shutdown_timeout
+    for s in config.services:
+        if s.stop_grace_period is not None and s.stop_grace_period > timeout:
+            loc = f"{config.path}:{s.line}" if s.line else config.path
+            out.append(f"{loc}: services.{s.name}.stop_grace_period: {span(s.stop_grace_period)} is longer "
+                       f"than shutdown_timeout ({span(timeout)}); at shutdown it gets at most {span(timeout)}")
+    # The budget is shutdown_timeout whatever the graces: shorter ones still add up along the
+    # stop order, and orphans get until the deadline. zei exits at most 2s after it; 5s of slack.
+    if timeout > DOCKER_STOP_TIMEOUT:
+        n = math.ceil(timeout) + 5
+        out.append(f"{config.path}: note: shutdown_timeout is {span(timeout)}, but docker stop waits only "
+                   f"{span(DOCKER_STOP_TIMEOUT)} by default before it kills the container; give it "
+                   f"{n}s (docker stop -t {n}, stop_grace_period: {n}s in compose, "
+                   f"terminationGracePeriodSeconds: {n} in Kubernetes) or lower shutdown_timeout")
+    return out
 
 
 def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: True):

@@ -11,14 +11,14 @@ LineSplitter turns a pipe's byte stream into whole lines: a partial line waits f
 rest, a line longer than MAX_LINE is cut into MAX_LINE pieces (never dropped), and
 finish() hands out what is left when the pipe closes. Output writes each batch of lines
 with as few write() calls as possible, so lines from one read never interleave mid-line,
-through a zei.sink.Sink: never blocking, bounded, dropped lines counted and reported.
+through a zei.shell.sink.Sink: never blocking, bounded, dropped lines counted and reported.
 """
 from __future__ import annotations
 
 import json
 import time
 
-from zei.sink import Sink
+from zei.shell.sink import Sink
 
 MAX_LINE = 16 * 1024
 LEVELS = {

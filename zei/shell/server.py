@@ -31,7 +31,7 @@ Invariants:
 
 Authorisation: the peer's credentials (SO_PEERCRED) must be root or the app identity's uid.
 Anyone else gets {"ok": false, "error": "permission denied ..."} and a log line. The socket
-and its directory are set up by zei.sockdir (owner and mode checks, no symlinks followed).
+and its directory are set up by zei.shell.sockdir (owner and mode checks, no symlinks followed).
 """
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ import socket
 import struct
 import time
 
-from zei import protocol
-from zei.sockdir import SocketFile
+from zei.core import protocol
+from zei.shell.sockdir import SocketFile
 
 IDLE_TIMEOUT = 10.0
 MAX_CLIENTS = 64

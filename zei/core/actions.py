@@ -1,11 +1,11 @@
 """What the pure core asks the shell to do. Plain immutable records, no behaviour.
 
-The supervisor returns lists of these; `zei.daemon` carries them out, one syscall family
+The supervisor returns lists of these; `zei.shell.daemon` carries them out, one syscall family
 each, and feeds the outcome (a pid, a spawn failure) back to the supervisor as an event.
 """
 from __future__ import annotations
 
-from zei.records import record
+from zei.core.records import record
 
 Spawn = record("Spawn", "name", doc="Start service `name`; the shell answers with spawned() or spawn_failed().")
 Kill = record("Kill", "name pid sig", doc="Send `sig` to the process group led by `pid` (ESRCH is normal).")

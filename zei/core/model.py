@@ -1,19 +1,30 @@
 """The validated config as plain immutable records, and the little logic on them.
 
-Kept apart from zei.config (which needs PyYAML) so that PID 1 never imports the YAML
+Kept apart from zei.core.config (which needs PyYAML) so that PID 1 never imports the YAML
 parser: the daemon parses its config in a short-lived child (zei.prelude) and rebuilds
 these records from JSON with from_json(). Pure: no system calls.
 """
 from __future__ import annotations
 
-from zei.records import record
+from zei.core.records import record
 
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 MAX_ID = 2**32 - 2          # (uid_t)-1 = 4294967295 means "unchanged" to setresuid/setresgid
+# Linux signal numbers (x86, arm, the generic ABI) without the SIG prefix. The core may not
+# import `signal`; tests/unit/test_config_lifecycle.py checks this table against it.
+SIGNAL_NAMES = {
+    1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 5: "TRAP", 6: "ABRT", 7: "BUS", 8: "FPE",
+    9: "KILL", 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM",
+    16: "STKFLT", 17: "CHLD", 18: "CONT", 19: "STOP", 20: "TSTP", 21: "TTIN", 22: "TTOU",
+    23: "URG", 24: "XCPU", 25: "XFSZ", 26: "VTALRM", 27: "PROF", 28: "WINCH", 29: "IO",
+    30: "PWR", 31: "SYS",
+}
+MAX_SIGNAL = 64             # SIGRTMAX: 32..64 are the real-time signals, given by number
 
 ServiceSpec = record("ServiceSpec", [
     "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
+    "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
 ], defaults=(
     "root",      # user
     None,        # group: None = the user's primary group
@@ -29,6 +40,11 @@ ServiceSpec = record("ServiceSpec", [
     None,        # stderr
     False,       # json_logs
     0,           # line
+    False,       # essential: when it ends for good, zei stops everything and exits with its code
+    (0,),        # success_exit_codes: exit codes that count as success everywhere
+    15,          # stop_signal: SIGTERM
+    None,        # stop_grace_period: None = the config's shutdown_timeout
+    None,        # restart_delay_max: None = restart_delay (a fixed delay, no backoff)
 ), doc="One service's options, validated.")
 
 
@@ -105,7 +121,8 @@ def to_json(config):
     return {"path": config.path, "shutdown_timeout": config.shutdown_timeout,
             "version": config.version,
             "services": [dict(s._asdict(), command=list(s.command), depends_on=list(s.depends_on),
-                              environment=[list(kv) for kv in s.environment])
+                              environment=[list(kv) for kv in s.environment],
+                              success_exit_codes=list(s.success_exit_codes))
                          for s in config.services]}
 
 
@@ -113,7 +130,8 @@ def from_json(data):
     """The inverse of to_json()."""
     services = tuple(ServiceSpec(**dict(s, command=tuple(s["command"]),
                                         depends_on=tuple(s["depends_on"]),
-                                        environment=tuple(tuple(kv) for kv in s["environment"])))
+                                        environment=tuple(tuple(kv) for kv in s["environment"]),
+                                        success_exit_codes=tuple(s["success_exit_codes"])))
                      for s in data["services"])
     return Config(path=data["path"], services=services, shutdown_timeout=data["shutdown_timeout"],
                   version=data["version"])

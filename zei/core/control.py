@@ -1,12 +1,12 @@
 """Control requests to supervisor calls: pure, so the daemon and the tests share it.
 
-The server hands over a parsed request (zei.protocol) and an opaque token; answers come
+The server hands over a parsed request (zei.core.protocol) and an opaque token; answers come
 back as Reply actions, either at once (list, status, signal) or when the supervisor is done
 (start, stop, restart reply once the process has started or stopped).
 """
 from __future__ import annotations
 
-from zei.actions import Reply
+from zei.core.actions import Reply
 
 
 def dispatch(sup, request, token, now, version="", pid=1):
@@ -19,7 +19,8 @@ def dispatch(sup, request, token, now, version="", pid=1):
                               "error": f"unknown service {name!r}; known: {', '.join(sup.services)}"})]
     if cmd in ("list", "status"):
         return [Reply(token, {"ok": True, "services": sup.status(now, name),
-                              "shutting_down": sup.shutting_down})]
+                              "shutting_down": sup.shutting_down,
+                              "shutdown_reason": sup.stopping.reason})]
     if cmd == "start":
         return sup.start(name, token, now)
     if cmd == "stop":

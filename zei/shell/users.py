@@ -12,8 +12,8 @@ import grp
 import os
 import pwd
 
-from zei.model import MAX_ID, numeric_id
-from zei.records import record
+from zei.core.model import MAX_ID, numeric_id
+from zei.core.records import record
 
 
 Identity = record("Identity", "user uid gid groups home", doc="Who a service runs as.")
