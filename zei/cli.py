@@ -212,12 +212,15 @@ def cmd_show(sock, path, name, status, as_json, out, err):
         err.write(f"zei: {reply.get('error', 'request refused')}\n")
         return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
     services = reply["services"]
+    stopping = reply.get("shutting_down") and (reply.get("shutdown_reason") or "shutting down")
     if as_json:
-        out.write(json.dumps({"daemon": True, "services": services}, indent=2) + "\n")
-    elif status:
-        out.write(render_status(services))
+        out.write(json.dumps({"daemon": True, "shutting_down": bool(reply.get("shutting_down")),
+                              "shutdown_reason": reply.get("shutdown_reason") or None,
+                              "services": services}, indent=2) + "\n")
     else:
-        out.write(render_list(services))
+        if stopping:
+            out.write(f"zei is stopping: {stopping}\n")
+        out.write(render_status(services) if status else render_list(services))
     if status:
         return EXIT_OK if all(s["state"] in ("running", "stopping") for s in services) else EXIT_NOT_RUNNING
     return EXIT_OK
@@ -292,6 +295,13 @@ def render_list(services):
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+def _signal_name(num):
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
 def render_status(services):
     blocks = []
     for s in services:
@@ -305,9 +315,20 @@ def render_status(services):
         lines.append(f"  command:    {' '.join(s['command'])}")
         lines.append(f"  user:       {s['user']}" + (f" (group {s['group']})" if s.get("group") else ""))
         policy = s["restart"] + (f", max {s['max_restarts']}" if s.get("max_restarts") else "")
+        if s.get("restart_delay_max"):
+            policy += f", backoff {fmt_duration(s['restart_delay'])} to {fmt_duration(s['restart_delay_max'])}"
         lines.append(f"  restart:    {policy}")
         if s.get("restarts") is not None:
-            lines.append(f"  restarts:   {s['restarts']}")
+            lines.append(f"  restarts:   {s['restarts']}" + (f" ({s['failures']} failed in a row)"
+                                                              if (s.get("failures") or 0) > 1 else ""))
+        if s.get("delay") is not None:
+            lines.append(f"  backoff:    {fmt_duration(s['delay'])}")
+        if s.get("essential"):
+            lines.append("  essential:  yes (zei stops and exits with its code when it ends)")
+        if s.get("stop_signal") is not None:
+            grace = s.get("stop_grace_period")
+            lines.append(f"  stop:       {_signal_name(s['stop_signal'])}"
+                         + (f", SIGKILL after {fmt_duration(grace)}" if grace is not None else ""))
         if s.get("oneshot"):
             lines.append("  oneshot:    yes" + (f", every {s['interval']:g}s" if s.get("interval") else ""))
         if s.get("depends_on"):

@@ -109,6 +109,8 @@ def test_render_status():
         "  user:       app (group app)\n"
         "  restart:    always, max 5\n"
         "  restarts:   1\n"
+        "  backoff:    2.0s\n"
+        "  stop:       SIGTERM, SIGKILL after 10s\n"
         "  last exit:  exit 1\n"
         "job: scheduled\n"
         "  next start: in 28s\n"
@@ -116,6 +118,7 @@ def test_render_status():
         "  user:       root\n"
         "  restart:    never\n"
         "  restarts:   0\n"
+        "  stop:       SIGTERM, SIGKILL after 10s\n"
         "  oneshot:    yes, every 30s\n"
         "  depends on: web\n"
         "  last exit:  exit 0\n"
@@ -135,6 +138,7 @@ def test_render_status_of_a_running_and_a_blocked_service():
         "  user:       root\n"
         "  restart:    never\n"
         "  restarts:   0\n"
+        "  stop:       SIGTERM, SIGKILL after 10s\n"
         "  depends on: db\n"
         "  last exit:  -\n"
         "web: running\n"
@@ -144,6 +148,7 @@ def test_render_status_of_a_running_and_a_blocked_service():
         "  user:       root\n"
         "  restart:    never\n"
         "  restarts:   0\n"
+        "  stop:       SIGTERM, SIGKILL after 10s\n"
         "  last exit:  -\n"
     )
 
@@ -288,7 +293,8 @@ def test_status_exit_code_is_a_probe(state, code, monkeypatch):
 def test_status_json(monkeypatch):
     row = {"name": "web", "state": "running", "pid": 5}
     code, out, _, _ = run("status web --json", monkeypatch, reply={"ok": True, "services": [row]})
-    assert code == 0 and json.loads(out) == {"daemon": True, "services": [row]}
+    assert code == 0 and json.loads(out) == {"daemon": True, "shutting_down": False,
+                                             "shutdown_reason": None, "services": [row]}
 
 
 def test_list_and_status_fall_back_to_the_config(tmp_path, monkeypatch):
@@ -378,3 +384,24 @@ def test_check_of_the_example_is_clean(monkeypatch):
     example = Path(__file__).resolve().parents[2] / "example" / "zei.yaml"
     code, out, err, _ = run(f"-c {example} check", monkeypatch)
     assert code == 0 and out.startswith(f"{example}: ok, ") and err == ""
+
+
+def test_status_shows_essential_stop_and_backoff_and_why_zei_is_stopping():
+    svc = {"name": "web", "state": "backoff", "pid": None, "uptime": None, "next_in": 1.5,
+           "command": ["web"], "user": "root", "group": None, "restart": "always", "max_restarts": 5,
+           "restart_delay": 1.0, "restart_delay_max": 60.0, "restarts": 2, "failures": 2, "delay": 2.0,
+           "essential": True, "stop_signal": 2, "stop_grace_period": 5.0, "oneshot": False,
+           "depends_on": [], "last_exit": {"code": 1}, "reason": ""}
+    text = cli.render_status([svc])
+    assert "  restart:    always, max 5, backoff 1.0s to 1m00s" in text
+    assert "  restarts:   2 (2 failed in a row)" in text and "  backoff:    2.0s" in text
+    assert "  essential:  yes" in text and "  stop:       SIGINT, SIGKILL after 5.0s" in text
+
+
+def test_status_during_an_essential_shutdown_says_why(monkeypatch):
+    row = {"name": "web", "state": "exited", "pid": None, "command": ["web"], "user": "root",
+           "restart": "never", "last_exit": {"code": 3}}
+    why = "essential service web exited (exit code 3); zei exits with 3"
+    code, out, _, _ = run("list", monkeypatch, reply={"ok": True, "services": [row],
+                                                      "shutting_down": True, "shutdown_reason": why})
+    assert code == 0 and out.splitlines()[0] == f"zei is stopping: {why}"
