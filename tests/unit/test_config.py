@@ -296,7 +296,7 @@ def test_a_long_value_is_shortened():
 
 
 def test_many_parses_do_not_grow_the_shared_constructor():
-    from zei.core import config as mod
+    from zei.core import fields as mod
     for _ in range(3):
         load("services:\n  web:\n    command: [a, b, c]\n    user: app\n")
     assert not mod._CONSTRUCTOR.constructed_objects
