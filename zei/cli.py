@@ -20,11 +20,12 @@ Commands:
   status [SERVICE]  Details of one service (or all). Exit 0 running, 3 not running,
                     4 unknown service, 1 other error: usable as an exec probe.
   start SERVICE     Start a stopped service.
-  stop SERVICE      Stop a service (SIGTERM, then SIGKILL after shutdown_timeout);
-                    it stays stopped until started.
+  stop SERVICE      Stop a service (its stop_signal, SIGTERM by default, then SIGKILL
+                    after its stop_grace_period); it stays stopped until started.
   restart SERVICE   Stop the service gracefully and start it again.
   signal SVC:SIG    Send a signal (HUP, SIGHUP, 1, ...) to the service's process group.
-  check             Validate the config file and report every problem; exit 0 or 1.
+  check             Validate the config file and report every problem; exit 0 or 1
+                    (warnings, such as a grace longer than docker stop waits, exit 0).
 
 Options:
   -c PATH, --config PATH  Config file [default: /etc/zei/zei.yaml].

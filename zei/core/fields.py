@@ -13,7 +13,7 @@ import re
 
 import yaml
 
-from zei.core.model import MAX_SIGNAL, SIGNAL_NAMES, Problem  # noqa: F401
+from zei.core.model import MAX_SIGNAL, SIGNAL_NAMES, Problem, span  # noqa: F401
 
 DEFAULT_PATH = "/etc/zei/zei.yaml"
 RESTART_POLICIES = ("always", "on-failure", "never")
@@ -64,16 +64,6 @@ def parse_duration(value):
     if not seconds <= MAX_DURATION:
         raise ValueError(_TOO_LONG)
     return seconds
-
-
-def span(seconds):
-    """A duration as people write it in the config: 100ms, 1.5s, 40s, 2m, 1h."""
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    if 0 < seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
 
 
 def _unusable(text):

@@ -48,6 +48,16 @@ ServiceSpec = record("ServiceSpec", [
 ), doc="One service's options, validated.")
 
 
+def span(seconds):
+    """A duration as people write it in the config: 100ms, 1.5s, 2m, 720h."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
 class Config(record("Config", "path services shutdown_timeout version",
                     defaults=(DEFAULT_SHUTDOWN_TIMEOUT, "1.0"))):
     """A whole validated config; `services` in file order."""

@@ -22,6 +22,7 @@ from zei.core.records import record
 from zei.core.service import BLOCKED, EXITED, FAILED, RUNNING, describe_exit
 
 STABLE_RUN = 10.0          # seconds of running that reset backoff and the restart count
+BACKOFF_FLOOR = 0.1        # the second delay when restart_delay is 0 and backoff is on
 EXIT_CANNOT_START = 127
 
 Next = record("Next", "state delay level message reason", defaults=(None, "info", "", ""),
@@ -42,11 +43,13 @@ def delay_for(spec, failures):
     cap = spec.restart_delay_max if spec.restart_delay_max is not None else spec.restart_delay
     cap = max(cap, spec.restart_delay)
     delay = spec.restart_delay
+    if failures and not delay:          # restart_delay 0: the first restart is at once, then
+        delay, failures = BACKOFF_FLOOR, failures - 1      # 100ms, 200ms, ... as docker does
     for _ in range(failures):
         if delay >= cap:
             break
         delay *= 2
-    return min(delay, cap) if delay else 0.0
+    return min(delay, cap)
 
 
 def after_run(svc, ok, ran, span):

@@ -5,14 +5,9 @@ plain data `zei list` and `zei status` show. Pure: no system calls, no clock.
 """
 from __future__ import annotations
 
+from zei.core.model import SIGNAL_NAMES, span  # noqa: F401  (the words are the service's too)
+
 SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM = 1, 2, 3, 9, 10, 12, 15
-SIGNAL_NAMES = {
-    1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 5: "TRAP", 6: "ABRT", 7: "BUS", 8: "FPE",
-    9: "KILL", 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM",
-    16: "STKFLT", 17: "CHLD", 18: "CONT", 19: "STOP", 20: "TSTP", 21: "TTIN", 22: "TTOU",
-    23: "URG", 24: "XCPU", 25: "XFSZ", 26: "VTALRM", 27: "PROF", 28: "WINCH", 29: "IO",
-    30: "PWR", 31: "SYS",
-}
 
 WAITING, BLOCKED, STARTING, RUNNING, STOPPING = "waiting", "blocked", "starting", "running", "stopping"
 BACKOFF, SCHEDULED, EXITED, FAILED, STOPPED = "backoff", "scheduled", "exited", "failed", "stopped"
@@ -38,16 +33,6 @@ class InvalidTransition(Exception):
 
 def signal_name(sig):
     return "SIG" + SIGNAL_NAMES.get(sig, str(sig))
-
-
-def span(seconds):
-    """A duration as people write it in the config: 100ms, 1.5s, 2m, 720h."""
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    if 0 < seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
 
 
 def describe_exit(code, sig):

@@ -242,7 +242,8 @@ def test_status_shows_the_delay_the_failures_and_the_next_restart():
 
 @pytest.mark.parametrize("base, cap, failures, want", [
     (1.0, None, 5, 1.0), (1.0, 1.0, 5, 1.0), (0.1, 60.0, 0, 0.1), (0.1, 60.0, 3, 0.8),
-    (0.1, 60.0, 20, 60.0), (0.0, 60.0, 5, 0.0), (2.0, 3.0, 1, 3.0)])
+    (0.1, 60.0, 20, 60.0), (0.0, 60.0, 0, 0.0), (0.0, 60.0, 1, 0.1), (0.0, 60.0, 3, 0.4),
+    (0.0, 0.05, 2, 0.05), (0.0, None, 5, 0.0), (2.0, 3.0, 1, 3.0)])
 def test_delay_table(base, cap, failures, want):
     s = spec("x", restart_delay=base, restart_delay_max=cap)
     assert policy.delay_for(s, failures) == pytest.approx(want)
