@@ -193,14 +193,3 @@ def test_users():
         if groups:
             subprocess.run(["usermod", "-a", "-G", ",".join(groups), user], check=True)
     return {u: pwd.getpwnam(u) for u in USERS}
-
-
-@pytest.fixture
-def open_tmp():
-    """A temporary directory other users can traverse (pytest's own base is 0700)."""
-    import shutil
-    import tempfile
-    path = Path(tempfile.mkdtemp(prefix="zei-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)

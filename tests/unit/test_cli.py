@@ -359,9 +359,9 @@ def test_check_warnings_go_to_stderr_and_exit_0(tmp_path, monkeypatch):
     assert err == (
         f"{path}:2: services.web.stop_grace_period: 40s is longer than shutdown_timeout (30s); "
         "at shutdown it gets at most 30s\n"
-        f"{path}: note: shutdown_timeout is 30s, but docker stop waits only 10s by default before it kills "
-        "the container; give it 35s (docker stop -t 35, stop_grace_period: 35s in compose, "
-        "terminationGracePeriodSeconds: 35 in Kubernetes) or lower shutdown_timeout\n")
+        f"{path}: note: a service may take up to 30s to stop, but docker stop waits only 10s by default "
+        "before it kills the container; give it 35s (docker stop -t 35, stop_grace_period: 35s in compose, "
+        "terminationGracePeriodSeconds: 35 in Kubernetes) or shorten the grace\n")
 
 
 def test_check_problems_exit_1_and_give_no_warnings(tmp_path, monkeypatch):

@@ -96,13 +96,6 @@ def test_resolve_refuses_a_passwd_entry_with_the_unchanged_uid(monkeypatch):
     assert "4294967295" in str(e.value)
 
 
-@pytest.fixture
-def started_as(monkeypatch):
-    def fake(ruid, rgid, euid=0):
-        monkeypatch.setattr(os, "getresuid", lambda: (ruid, euid, euid))
-        monkeypatch.setattr(os, "getresgid", lambda: (rgid, euid, euid))
-    return fake
-
 
 UNKNOWN_APP_IDENTITIES = [
     ({"ZEI_APP_GROUP": "nogroupx"}, "ZEI_APP_GROUP"),

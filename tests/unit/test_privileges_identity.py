@@ -1,17 +1,9 @@
 """The app identity chosen at start-up (credentials are faked; nothing changes for real)."""
-import os
 
 import pytest
 
 from zei.shell import privileges
 
-
-@pytest.fixture
-def started_as(monkeypatch):
-    def fake(ruid, rgid, euid=0):
-        monkeypatch.setattr(os, "getresuid", lambda: (ruid, euid, euid))
-        monkeypatch.setattr(os, "getresgid", lambda: (rgid, euid, euid))
-    return fake
 
 
 def test_suid_start_uses_the_real_ids(started_as):

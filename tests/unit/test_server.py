@@ -130,16 +130,6 @@ class Harness:
         self.server.close()
 
 
-@pytest.fixture
-def open_tmp():
-    """A temporary directory other users can traverse (pytest's own base is 0700)."""
-    import shutil
-    import tempfile
-    path = Path(tempfile.mkdtemp(prefix="zei-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
 
 @pytest.fixture
 def harness(tmp_path):

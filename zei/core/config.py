@@ -240,8 +240,8 @@ def warnings(config):
     """What `zei check` points out in a valid config, as printable lines (not errors).
 
     A stop_grace_period beyond shutdown_timeout is cut at shutdown (the global deadline
-    bounds the whole stop); and a shutdown budget beyond docker stop's default 10s wait
-    means docker kills the container -- zei and every service -- before zei is done."""
+    bounds the whole stop); and a grace beyond docker stop's default 10s wait means docker
+    kills the container -- zei and every service -- before that service is done."""
     out = []
     timeout = config.shutdown_timeout
     for s in config.services:
@@ -249,14 +249,17 @@ def warnings(config):
             loc = f"{config.path}:{s.line}" if s.line else config.path
             out.append(f"{loc}: services.{s.name}.stop_grace_period: {span(s.stop_grace_period)} is longer "
                        f"than shutdown_timeout ({span(timeout)}); at shutdown it gets at most {span(timeout)}")
-    # The budget is shutdown_timeout whatever the graces: shorter ones still add up along the
-    # stop order, and orphans get until the deadline. zei exits at most 2s after it; 5s of slack.
-    if timeout > DOCKER_STOP_TIMEOUT:
+    # A service that asks for more than docker stop's 10s is killed by docker first. The
+    # budget to give the engine is the whole shutdown_timeout (graces add up along the stop
+    # order, orphans get until the deadline); zei exits at most 2s after it: 5s of slack.
+    longest = max((min(s.stop_grace_period, timeout) for s in config.services
+                   if s.stop_grace_period is not None), default=0.0)
+    if longest > DOCKER_STOP_TIMEOUT:
         n = math.ceil(timeout) + 5
-        out.append(f"{config.path}: note: shutdown_timeout is {span(timeout)}, but docker stop waits only "
-                   f"{span(DOCKER_STOP_TIMEOUT)} by default before it kills the container; give it "
-                   f"{n}s (docker stop -t {n}, stop_grace_period: {n}s in compose, "
-                   f"terminationGracePeriodSeconds: {n} in Kubernetes) or lower shutdown_timeout")
+        out.append(f"{config.path}: note: a service may take up to {span(longest)} to stop, but docker "
+                   f"stop waits only {span(DOCKER_STOP_TIMEOUT)} by default before it kills the "
+                   f"container; give it {n}s (docker stop -t {n}, stop_grace_period: {n}s in compose, "
+                   f"terminationGracePeriodSeconds: {n} in Kubernetes) or shorten the grace")
     return out
 
 
