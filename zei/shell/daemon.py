@@ -18,28 +18,17 @@ import collections
 import os
 import select
 import signal
-import sys
 import time
 
 from zei.core import actions as A
 from zei.core import model
-from zei.shell import logs, reaper, signals, spawn, users
+from zei.shell import capture, logs, reaper, signals, spawn, users
 from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
-READ_CHUNK = 65536
 MAX_POLL_MS = 86_400_000          # poll() cannot wait ~25 days; a timer further out wakes once a day
 POLL_IN = select.POLLIN | select.POLLPRI
 EXIT_DRAIN = 1.0                  # at exit, how long zei waits for a stalled reader of its stdout
-
-
-class Pipe:
-    """One readable end of a service's stdout or stderr pipe."""
-    __slots__ = ("fd", "service", "stream", "splitter", "json_logs")
-
-    def __init__(self, fd, service, stream, json_logs):
-        self.fd, self.service, self.stream, self.json_logs = fd, service, stream, json_logs
-        self.splitter = logs.LineSplitter()
 
 
 class Starting:
@@ -57,12 +46,10 @@ class Daemon:
         self.priv = privileges
         self.sup = Supervisor(cfg)
         self.poller = select.poll()
-        self.pipes = {}                  # fd -> Pipe
-        self.pipes_of_pid = {}           # service pid -> its [Pipe]s
+        self.capture = capture.Capture(self.poller, out)
         self.starting = {}               # status fd -> Starting (forked, exec not confirmed)
         self.starting_pid = {}           # pid -> Starting
         self.out_fd = None               # zei's stdout while polled for room (zei.shell.sink)
-        self.reading_pipes = True        # False while zei's own output queue is full
         self.exit_code = None
         self.sig = signals.SignalPipe()
         self.poller.register(self.sig.rfd, POLL_IN)
@@ -130,8 +117,8 @@ class Daemon:
             for signum in self.sig.drain():
                 if signum != signal.SIGCHLD:
                     self.execute(self.sup.signal(signum, time.monotonic()))
-        elif fd in self.pipes:
-            self.read_pipe(self.pipes[fd], ev)
+        elif fd in self.capture.pipes:
+            self.capture.read(self.capture.pipes[fd])
         elif fd in self.starting:
             self.resolve_start(self.starting[fd])
         elif fd == self.out_fd:
@@ -150,14 +137,7 @@ class Daemon:
         elif not sink.pending and self.out_fd is not None:
             self.poller.unregister(self.out_fd)
             self.out_fd = None
-        if sink.accepting == self.reading_pipes:
-            return
-        self.reading_pipes = sink.accepting
-        for fd in self.pipes:
-            if self.reading_pipes:
-                self.poller.register(fd, POLL_IN)
-            else:
-                self.poller.unregister(fd)
+        self.capture.set_reading(sink.accepting)
 
     def reap(self):
         """Every exited child, each handled on its own: one that fails cannot drop the rest."""
@@ -168,7 +148,7 @@ class Daemon:
                     starting = self.starting_pid.get(pid)
                     if starting is not None:          # its verdict comes before its exit
                         self.resolve_start(starting, exited=True)
-                    self.drain_pipes_of_pid(pid)
+                    self.capture.drain(pid)
                     self.execute(self.sup.exited(pid, code, sig, time.monotonic()))
                 except Exception:                     # PID 1 must not die
                     self.internal_error(f"while handling the exit of pid {pid}")
@@ -246,12 +226,12 @@ class Daemon:
                 pid, status_fd = spawn.spawn(argv, env, ident, spec.working_dir, out, err, self.devnull)
         except spawn.SpawnError as e:
             for p in pipes:
-                self.close_pipe(p)
+                self.capture.close(p)
             return self.sup.spawn_failed(spec.name, e.explain(argv, spec.working_dir, spec.stdout,
                                                               spec.stderr, env.get("PATH")), now)
         except BaseException:
             for p in pipes:
-                self.close_pipe(p)
+                self.capture.close(p)
             raise
         finally:
             for fd in passed:
@@ -260,7 +240,7 @@ class Daemon:
         self.starting[status_fd] = starting
         self.starting_pid[pid] = starting
         self.poller.register(status_fd, POLL_IN)
-        self.pipes_of_pid[pid] = pipes
+        self.capture.adopt(pid, pipes)
         return self.sup.forked(spec.name, pid, now)
 
     def resolve_start(self, starting, exited=False):
@@ -295,62 +275,10 @@ class Daemon:
             return 2
         if target:
             return target
-        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        pipe, wfd = self.capture.open(spec.name, stream, spec.json_logs)
         passed.append(wfd)
-        signals.set_nonblocking(rfd)
-        pipe = Pipe(rfd, spec.name, stream, spec.json_logs)
-        self.pipes[rfd] = pipe
-        if self.reading_pipes:
-            self.poller.register(rfd, POLL_IN)
         pipes.append(pipe)
         return wfd
-
-    # ---- output pipes -----------------------------------------------------------------
-    def read_pipe(self, pipe, ev=select.POLLIN):
-        try:
-            data = os.read(pipe.fd, READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            self.out.block(pipe.service, pipe.stream, pipe.splitter.feed_block(data), pipe.json_logs)
-        else:
-            self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)
-            self.close_pipe(pipe)
-
-    def drain_pipes_of_pid(self, pid):
-        """A service process exited: emit what its pipes hold now, including a partial line.
-
-        The pipes stay registered while something (a background grandchild) still holds
-        them open; the service counts as exited regardless."""
-        for pipe in self.pipes_of_pid.pop(pid, ()):
-            for _ in range(64):                    # bounded: a grandchild may keep writing
-                if pipe.fd not in self.pipes:
-                    break
-                try:
-                    data = os.read(pipe.fd, READ_CHUNK)
-                except BlockingIOError:
-                    self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)
-                    break
-                except OSError:
-                    data = b""
-                if not data:
-                    self.read_pipe_eof(pipe)
-                    break
-                self.out.block(pipe.service, pipe.stream, pipe.splitter.feed_block(data), pipe.json_logs)
-
-    def read_pipe_eof(self, pipe):
-        self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)
-        self.close_pipe(pipe)
-
-    def close_pipe(self, pipe):
-        if self.pipes.pop(pipe.fd, None) is not None and self.reading_pipes:
-            self.poller.unregister(pipe.fd)
-        try:
-            os.close(pipe.fd)
-        except OSError:
-            pass
 
     # ---- control requests (called by the server) --------------------------------------
     def handle_request(self, request, token):
@@ -366,10 +294,7 @@ class Daemon:
     def close(self):
         for starting in list(self.starting.values()):
             starting.status.close()
-        for pipe in list(self.pipes.values()):
-            self.read_pipe(pipe)
-            if pipe.fd in self.pipes:
-                self.read_pipe_eof(pipe)
+        self.capture.close_all()
         if self.server is not None:
             self.server.close()
         self.out.flush()
