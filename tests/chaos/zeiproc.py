@@ -257,12 +257,19 @@ def children(pid):
     return kids
 
 
-def stat(pid):
-    """(state, starttime ticks, comm) of a host pid, or None."""
+def _proc_stat(pid):
+    """The text of /proc/PID/stat, or None once the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
+            return f.read()
     except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def stat(pid):
+    """(state, starttime ticks, comm) of a host pid, or None."""
+    text = _proc_stat(pid)
+    if text is None:
         return None
     comm = text[text.index("(") + 1:text.rindex(")")]
     rest = text[text.rindex(")") + 2:].split()
@@ -291,9 +298,8 @@ def status_fields(pid, *names):
 
 
 def cpu_seconds(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
+    text = _proc_stat(pid)
+    if text is None:
         return None
+    rest = text.rsplit(")", 1)[1].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK

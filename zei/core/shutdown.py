@@ -15,8 +15,7 @@ if any needed SIGKILL.
 from __future__ import annotations
 
 from zei.core.actions import Exit, Kill, KillAll, Log
-
-SIGKILL, SIGTERM = 9, 15
+from zei.core.service import SIGKILL, SIGTERM, span
 KILL_GRACE_AFTER_DEADLINE = 2.0   # how long to wait for SIGKILLed processes before exiting anyway
 
 
@@ -42,7 +41,7 @@ class Shutdown:
         timeout = sup.config.shutdown_timeout
         self.deadline = now + timeout
         return [Log("error" if code else "info", "zei",
-                    f"{why}; stopping services (timeout {sup.span(timeout)})")]
+                    f"{why}; stopping services (timeout {span(timeout)})")]
 
     def progress(self, sup, now):
         """Send each service its stop signal once no dependent has a process."""
@@ -73,7 +72,7 @@ class Shutdown:
             self.hard_deadline = now + KILL_GRACE_AFTER_DEADLINE
             alive = sup.alive()
             names = ", ".join(s.name for s in alive) or "orphaned processes"
-            out.append(Log("warn", "zei", f"shutdown timeout ({sup.span(sup.config.shutdown_timeout)}) "
+            out.append(Log("warn", "zei", f"shutdown timeout ({span(sup.config.shutdown_timeout)}) "
                                             f"reached; sending SIGKILL to {names}"))
             out += [Kill(s.name, s.pid, SIGKILL) for s in alive]
             out.append(KillAll(SIGKILL))

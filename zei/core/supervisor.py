@@ -51,8 +51,6 @@ ALL_INTENTS = ("start", "restart", "stop")
 
 
 class Supervisor:
-    span = staticmethod(span)
-
     def __init__(self, config):
         self.config = config
         self.order = dependency_order(config.services)
