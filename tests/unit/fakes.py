@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 
-from zei.core.actions import Exit, Kill, KillAll, Log, Reply, Spawn
+from zei.core.actions import CancelCheck, Check, Exit, Kill, KillAll, Log, NotifyUp, Reply, Spawn
 from zei.core.config import Config, ServiceSpec
 from zei.core.supervisor import ALIVE, BACKOFF, SCHEDULED, STARTING, STOPPING, Supervisor
 
@@ -49,6 +49,10 @@ class FakeShell:
         self.fail_next_spawn = {}      # name -> error text for its next Spawn
         self.hold_exec = set()         # names whose next child stays between fork and exec
         self.held = {}                 # name -> pid of a child that has not exec'd yet
+        self.checking = {}             # name -> seq of the health check in flight
+        self.checks_run = []           # (name, seq) of every Check, in order
+        self.cancelled = []            # names of CancelCheck actions
+        self.up = []                   # NotifyUp messages
 
     # ---- carrying out actions, like zei.shell.daemon.Daemon.execute --------------------------
     def run(self, actions):
@@ -78,6 +82,15 @@ class FakeShell:
                 self.kills.append(a)
             elif isinstance(a, KillAll):
                 self.killall.append(a.sig)
+            elif isinstance(a, Check):
+                assert a.name not in self.checking, f"second check of {a.name} in flight"
+                self.checking[a.name] = a.seq
+                self.checks_run.append((a.name, a.seq))
+            elif isinstance(a, CancelCheck):
+                self.cancelled.append(a.name)
+                self.checking.pop(a.name, None)
+            elif isinstance(a, NotifyUp):
+                self.up.append(a.message)
             elif isinstance(a, Reply):
                 assert a.token not in self.replies, f"second reply for {a.token!r}"
                 self.replies[a.token] = a.payload
@@ -141,6 +154,13 @@ class FakeShell:
             out = self.run(self.sup.tick(self.now))
             out += self.reap()
         return out
+
+    def result(self, name, ok, at=None, **detail):
+        """The health check in flight for `name` finished."""
+        if at is not None:
+            self.now = at
+        seq = self.checking.pop(name)
+        return self.run(self.sup.check_result(name, seq, ok, detail, self.now)) + self.reap()
 
     def signal(self, sig):
         return self.run(self.sup.signal(sig, self.now)) + self.reap()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from zei.core import config
-from zei.core.actions import Exit, Kill, KillAll, Log, Reply, Spawn
+from zei.core.actions import Exit, Kill, KillAll, Log, NotifyUp, Reply, Spawn
 from zei.core.supervisor import SIGKILL, SIGTERM, Supervisor
 
 EXAMPLE = """\
@@ -43,7 +43,9 @@ def test_example_config_from_boot_to_clean_exit():
     replay(sup, [
         (0.0, "boot", (), [info("zei", "starting 3 service(s)"), Spawn("web"), Spawn("worker")]),
         (0.0, "spawned", ("web", 10), [info("web", "started (pid 10)"), Spawn("healthcheck")]),
-        (0.0, "spawned", ("worker", 11), [info("worker", "started (pid 11)")]),
+        (0.0, "spawned", ("worker", 11), [info("worker", "started (pid 11)"),
+                                          info("zei", "ready: 2 long-running service(s) ready"),
+                                          NotifyUp("READY=1\nSTATUS=2 service(s) ready")]),
         (0.1, "spawned", ("healthcheck", 12), [info("healthcheck", "started (pid 12)")]),
         (0.5, "exited", (12, 0, None), [info("healthcheck", "exited (exit code 0) after 0.400s"),
                                         info("healthcheck", "next run in 30s")]),
@@ -58,7 +60,7 @@ def test_example_config_from_boot_to_clean_exit():
         (31.0, "exited", (14, 1, None), [Log("warn", "healthcheck", "exited (exit code 1) after 0.500s"),
                                          info("healthcheck", "next run in 30s")]),
         (40.0, "signal", (SIGTERM,), [
-            info("zei", "received SIGTERM; stopping services (timeout 30s)"),
+            NotifyUp("STOPPING=1"), info("zei", "received SIGTERM; stopping services (timeout 30s)"),
             info("web", "sending SIGTERM (pid 13)"), Kill("web", 13, SIGTERM),
             info("worker", "sending SIGTERM (pid 11)"), Kill("worker", 11, SIGTERM)]),
         (41.0, "exited", (13, None, SIGTERM), [info("web", "stopped (killed by SIGTERM)")]),
@@ -78,7 +80,9 @@ def test_crash_loop_gives_up_then_a_manual_start_and_a_forced_shutdown():
             Log("error", "api", "could not start: exec api: No such file or directory"),
             info("api", "restarting in 100ms (restart 1 of 1)")]),
         (0.1, "tick", (), [Spawn("api")]),
-        (0.1, "spawned", ("api", 20), [info("api", "started (pid 20)")]),
+        (0.1, "spawned", ("api", 20), [info("api", "started (pid 20)"),
+                                       info("zei", "ready: 1 long-running service(s) ready"),
+                                       NotifyUp("READY=1\nSTATUS=1 service(s) ready")]),
         (1.1, "exited", (20, 2, None), [
             Log("warn", "api", "exited (exit code 2) after 1.000s"),
             Log("error", "api", "gave up after 1 restart(s) in a row (max_restarts 1)")]),
@@ -87,7 +91,7 @@ def test_crash_loop_gives_up_then_a_manual_start_and_a_forced_shutdown():
         (10.0, "spawned", ("api", 21), [info("api", "started (pid 21)"),
                                         Reply("tok", {"ok": True, "message": "api started (pid 21)"})]),
         (11.0, "signal", (SIGTERM,), [
-            info("zei", "received SIGTERM; stopping services (timeout 5s)"),
+            NotifyUp("STOPPING=1"), info("zei", "received SIGTERM; stopping services (timeout 5s)"),
             info("api", "sending SIGTERM (pid 21)"), Kill("api", 21, SIGTERM)]),
         (15.9, "tick", (), []),
         (16.0, "tick", (), [

@@ -14,3 +14,7 @@ Log = record("Log", "level source message fields", defaults=((),),
              doc="level: debug|info|warn|error; source: 'zei' or a service; fields: ((key, value), ...).")
 Reply = record("Reply", "token payload", doc="Answer the control request identified by `token`.")
 Exit = record("Exit", "code", doc="End zei with this exit code.")
+Check = record("Check", "name seq", doc="Run check number `seq` of service `name`'s healthcheck; "
+               "the shell answers with check_result().")
+CancelCheck = record("CancelCheck", "name", doc="Abandon the health check in flight for `name` (no result).")
+NotifyUp = record("NotifyUp", "message", doc="Send an sd_notify datagram to zei's own NOTIFY_SOCKET, if any.")

@@ -21,6 +21,13 @@ def dispatch(sup, request, token, now, version="", pid=1):
         return [Reply(token, {"ok": True, "services": sup.status(now, name),
                               "shutting_down": sup.shutting_down,
                               "shutdown_reason": sup.stopping.reason})]
+    if cmd == "ready":
+        names = request.get("services") or []
+        unknown = [n for n in names if n not in sup.services]
+        if unknown:
+            return [Reply(token, {"ok": False, "code": "unknown-service",
+                                  "error": f"unknown service {unknown[0]!r}; known: {', '.join(sup.services)}"})]
+        return [Reply(token, dict(sup.readiness(names, now), ok=True))]
     if cmd == "start":
         return sup.start(name, token, now)
     if cmd == "stop":

@@ -25,6 +25,7 @@ ServiceSpec = record("ServiceSpec", [
     "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
     "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
+    "healthcheck", "ready", "conditions",
 ], defaults=(
     "root",      # user
     None,        # group: None = the user's primary group
@@ -45,7 +46,34 @@ ServiceSpec = record("ServiceSpec", [
     15,          # stop_signal: SIGTERM
     None,        # stop_grace_period: None = the config's shutdown_timeout
     None,        # restart_delay_max: None = restart_delay (a fixed delay, no backoff)
+    None,        # healthcheck: a Healthcheck, or None (none, or disabled)
+    None,        # ready: a Ready, or None (ready once running)
+    (),          # conditions: ((dependency, condition, required), ...), one per depends_on name
 ), doc="One service's options, validated.")
+
+# depends_on conditions, compose's names. The short list means service_started.
+STARTED, HEALTHY, COMPLETED = "service_started", "service_healthy", "service_completed_successfully"
+CONDITIONS = (STARTED, HEALTHY, COMPLETED)
+
+Healthcheck = record("Healthcheck", [
+    "kind", "command", "host", "port", "path", "interval", "timeout", "retries", "start_period",
+    "start_interval", "on_unhealthy",
+], defaults=(
+    (),          # command: the argv of an exec check (CMD-SHELL and strings: /bin/sh -c TEXT)
+    None,        # host: an IP address (http, tcp); 'localhost' is 127.0.0.1
+    None,        # port (http, tcp)
+    "/",         # path: the request target of an http check, query included
+    30.0,        # interval
+    30.0,        # timeout
+    3,           # retries: consecutive failures that make it unhealthy
+    0.0,         # start_period
+    5.0,         # start_interval: between checks during start_period
+    "restart",   # on_unhealthy: restart | none
+), doc="A service's health check: kind is exec, http or tcp (docker-compose's keys and defaults).")
+
+Ready = record("Ready", "notify log_line timeout", defaults=(False, None, None),
+               doc="Readiness without a probe: READY=1 on NOTIFY_SOCKET, or an output line "
+                   "matching the regular expression log_line; timeout None = wait forever.")
 
 
 def span(seconds):
@@ -132,16 +160,25 @@ def to_json(config):
             "version": config.version,
             "services": [dict(s._asdict(), command=list(s.command), depends_on=list(s.depends_on),
                               environment=[list(kv) for kv in s.environment],
-                              success_exit_codes=list(s.success_exit_codes))
+                              success_exit_codes=list(s.success_exit_codes),
+                              healthcheck=s.healthcheck and dict(s.healthcheck._asdict(),
+                                                                 command=list(s.healthcheck.command)),
+                              ready=s.ready and s.ready._asdict(),
+                              conditions=[list(c) for c in s.conditions])
                          for s in config.services]}
 
 
 def from_json(data):
     """The inverse of to_json()."""
+    def check(h):
+        return h and Healthcheck(**dict(h, command=tuple(h["command"])))
     services = tuple(ServiceSpec(**dict(s, command=tuple(s["command"]),
                                         depends_on=tuple(s["depends_on"]),
                                         environment=tuple(tuple(kv) for kv in s["environment"]),
-                                        success_exit_codes=tuple(s["success_exit_codes"])))
+                                        success_exit_codes=tuple(s["success_exit_codes"]),
+                                        healthcheck=check(s["healthcheck"]),
+                                        ready=s["ready"] and Ready(**s["ready"]),
+                                        conditions=tuple(tuple(c) for c in s["conditions"])))
                      for s in data["services"])
     return Config(path=data["path"], services=services, shutdown_timeout=data["shutdown_timeout"],
                   version=data["version"])

@@ -18,8 +18,10 @@ could not be exec'd, or a dependency failed for good).
 """
 from __future__ import annotations
 
+from zei.core import health
+from zei.core.model import COMPLETED, HEALTHY, STARTED
 from zei.core.records import record
-from zei.core.service import BLOCKED, EXITED, FAILED, RUNNING, describe_exit
+from zei.core.service import BLOCKED, EXITED, FAILED, describe_exit
 
 STABLE_RUN = 10.0          # seconds of running that reset backoff and the restart count
 BACKOFF_FLOOR = 0.1        # the second delay when restart_delay is 0 and backoff is on
@@ -86,14 +88,43 @@ def after_run(svc, ok, ran, span):
 
 
 def dependencies(svc, deps):
-    """("starting" | "waiting" | "blocked", reason) for a service waiting on `deps`: a
-    dependency is up once it runs (a long-running service) or has succeeded once; one that
-    failed (or is blocked) for good blocks its dependents until it comes up."""
-    dead = [d.name for d in deps if d.state in (FAILED, BLOCKED) and not d.succeeded]
+    """("starting" | "waiting" | "blocked", reason) for a service waiting on `deps`, a list of
+    (dependency Service, condition, required) (zei.core.health decides each condition). A
+    required dependency that can never meet its condition blocks its dependents until it
+    comes back; one with required: false is then passed over."""
+    dead, down = [], []
+    for d, condition, required in deps:
+        if health.met(d, condition):
+            continue
+        if health.impossible(d, condition):
+            if required:
+                dead.append(d.name if condition == STARTED else f"{d.name} ({_WORDS[condition]})")
+            continue
+        down.append(d.name if condition == STARTED else f"{d.name} to be {_WORDS[condition]}")
     if dead:
         return "blocked", "dependency failed: " + ", ".join(dead)
-    down = [d.name for d in deps if not (d.succeeded or (d.state == RUNNING and not d.spec.oneshot))]
     return ("waiting", "waiting for " + ", ".join(down)) if down else ("starting", "")
+
+
+_WORDS = {HEALTHY: "ready", COMPLETED: "completed successfully"}
+
+
+def after_unhealthy(svc, good_for, span):
+    """An unhealthy service was stopped to be restarted: an automatic restart whatever its
+    restart policy (health governs this), counted for backoff and max_restarts. A run that
+    was healthy for at least stable_after() was no crash loop: the counters start over."""
+    spec = svc.spec
+    if good_for >= stable_after(spec):
+        svc.restarts = svc.failures = 0
+    if spec.max_restarts and svc.restarts >= spec.max_restarts:
+        msg = f"unhealthy; gave up after {svc.restarts} restart(s) in a row (max_restarts {spec.max_restarts})"
+        return Next("failed", None, "error", msg, msg)
+    svc.restarts += 1
+    svc.delay = delay_for(spec, svc.failures)
+    svc.failures += 1
+    of = f" of {spec.max_restarts}" if spec.max_restarts else ""
+    return Next("backoff", svc.delay, "info",
+                f"unhealthy: restarting in {span(svc.delay)} (restart {svc.restarts}{of})")
 
 
 def essential_end(svc):

@@ -8,6 +8,8 @@ One request per line, one reply per line, both JSON objects (UTF-8):
                                                     -> {"ok": true, "message": "..."}
     {"cmd": "signal", "service": "web", "signal": 1}-> {"ok": true, "message": "..."}
     {"cmd": "ping"}                                 -> {"ok": true, "pid": 1, "version": "..."}
+    {"cmd": "ready", "services": ["web"]}           -> {"ok": true, "ready": false, "service": "web",
+                                                        "why": "web is unhealthy: ..."}
     any failure                                     -> {"ok": false, "error": "one line", "code": "..."}
 
 Limits: a request line is at most MAX_REQUEST bytes; a longer one is refused and the
@@ -22,7 +24,8 @@ import json
 MAX_REQUEST = 4096
 MAX_REPLY = 1 << 20
 COMMANDS = {"list": (), "status": (), "ping": (), "start": ("service",), "stop": ("service",),
-            "restart": ("service",), "signal": ("service", "signal")}
+            "restart": ("service",), "signal": ("service", "signal"), "ready": ()}
+MAX_NAMES = 256             # services one `ready` request may name
 
 
 class ProtocolError(Exception):
@@ -120,6 +123,11 @@ def parse_request(frame):
     if cmd == "signal" and (not isinstance(obj["signal"], int) or isinstance(obj["signal"], bool)
                             or not 1 <= obj["signal"] <= 64):
         raise ProtocolError("'signal' must be a signal number 1-64")
+    if cmd == "ready" and "services" in obj:
+        names = obj["services"]
+        if not isinstance(names, list) or len(names) > MAX_NAMES \
+                or not all(isinstance(n, str) for n in names):
+            raise ProtocolError(f"'services' must be a list of at most {MAX_NAMES} service names")
     return obj
 
 

@@ -43,7 +43,8 @@ class Service:
     """One service's live state (the spec is immutable; everything else changes)."""
     __slots__ = ("spec", "state", "pid", "started_at", "changed_at", "restarts", "runs", "last_exit",
                  "deadline", "reason", "succeeded", "then_start", "waiters", "term_sent", "execd",
-                 "failures", "delay")
+                 "failures", "delay", "health", "ready_seen", "ready_deadline", "notify_status",
+                 "stop_for")
 
     def __init__(self, spec):
         self.spec = spec
@@ -63,6 +64,11 @@ class Service:
         self.execd = False           # the live pid has exec'd (False between fork and exec)
         self.failures = 0            # consecutive short runs (backoff doubles per failure)
         self.delay = None            # the current restart delay while in backoff
+        self.health = None           # a zei.core.health.Health when the spec has a healthcheck
+        self.ready_seen = False      # this run said it is ready (READY=1, its log line)
+        self.ready_deadline = None   # ready.timeout: not ready by then is a failed start
+        self.notify_status = None    # the last STATUS= it sent on its notify socket
+        self.stop_for = None         # stopping because it is "unhealthy" or "not-ready"
 
     @property
     def name(self):

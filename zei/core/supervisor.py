@@ -36,8 +36,11 @@ from __future__ import annotations
 
 
 from zei.core import policy
-from zei.core.actions import Kill, Log, Reply, Spawn
-from zei.core.model import dependency_order
+from zei.core import health as H
+from zei.core.actions import Kill, Log, NotifyUp, Spawn
+from zei.core.model import STARTED, dependency_order
+from zei.core.readiness import Readiness
+from zei.core.requests import Requests
 from zei.core.shutdown import KILL_GRACE_AFTER_DEADLINE, Shutdown  # noqa: F401  (re-exported)
 from zei.core.service import (  # noqa: F401  (the states and words are the supervisor's too)
     SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGNAL_NAMES, WAITING,
@@ -50,7 +53,7 @@ SHUTDOWN_SIGNALS = (SIGTERM, SIGINT, SIGQUIT)
 ALL_INTENTS = ("start", "restart", "stop")
 
 
-class Supervisor:
+class Supervisor(Requests, Readiness):
     def __init__(self, config):
         self.config = config
         self.order = dependency_order(config.services)
@@ -62,6 +65,10 @@ class Supervisor:
             for d in s.depends_on:
                 self.dependents[d].append(s.name)
         self.downstream = _closure(self.dependents, self.order)
+        for svc in self.services.values():
+            if svc.spec.healthcheck is not None:
+                svc.health = H.Health(svc.spec.healthcheck)
+        self.announced = False           # READY=1 sent upward (every long-running service ready)
 
     @property
     def shutting_down(self):
@@ -116,9 +123,14 @@ class Supervisor:
             return out
         self._move(svc, RUNNING, "spawned", now)
         svc.term_sent = False
+        if svc.health is not None:
+            svc.health.reset(now)
+        ready = svc.spec.ready
+        if ready is not None and ready.timeout is not None and not svc.ready_seen:
+            svc.ready_deadline = now + ready.timeout
         out += self._answer(svc, ("start", "restart"), True, lambda intent: f"{name} {intent}ed (pid {pid})")
         out += self._advance(now)
-        return out + self._essentials(now)
+        return out + self._essentials(now) + self._announce()
 
     def spawn_failed(self, name, error, now):
         svc = self.services[name]
@@ -129,7 +141,8 @@ class Supervisor:
             svc.pid = None
         svc.last_exit = {"error": error}
         svc.started_at = None
-        out = [Log("error", name, f"could not start: {error}")]
+        out = self._run_over(svc)
+        out.append(Log("error", name, f"could not start: {error}"))
         if svc.state == STOPPING:
             return out + self._stopped(svc, f"could not start: {error}", now)
         out += self._answer(svc, ("start", "restart"), False, lambda intent: f"{name} could not {intent}: {error}")
@@ -149,6 +162,7 @@ class Supervisor:
             out += self.spawned(svc.name, pid, now)
             self.by_pid.pop(pid, None)
         svc.pid = None
+        out += self._run_over(svc)
         svc.deadline = None            # a stop's SIGKILL deadline ends with the process
         svc.last_exit = {"signal": sig} if sig is not None else {"code": code}
         ok = policy.succeeded(svc.spec, code, sig)
@@ -158,6 +172,8 @@ class Supervisor:
         how = describe_exit(code, sig)
         if self.shutting_down or svc.state == STOPPING:
             out.append(Log("info", svc.name, f"stopped ({how})"))
+            if svc.stop_for is not None and not self.shutting_down:
+                return out + self._stopped_for_health(svc, now)
             return out + self._stopped(svc, how, now)
         out.append(Log("info" if ok else "warn", svc.name, f"exited ({how}) after {ran:.3f}s"))
         out += self._after_run(svc, ok, ran, now)
@@ -201,6 +217,8 @@ class Supervisor:
         out = []
         for name in self.order:
             svc = self.services[name]
+            if svc.state == RUNNING:
+                out += self._due_checks(svc, now)
             if svc.deadline is None or now < svc.deadline:
                 continue
             if svc.state == STOPPING:
@@ -215,73 +233,9 @@ class Supervisor:
             return []
         return self.stopping.no_children(self, now)
 
-    # ---- control requests -------------------------------------------------------------
-    # Each request waits as (token, intent) and is answered with what became of *it*: a
-    # restart that a stop overtakes fails ("superseded by a stop request"), and so on.
-    def start(self, name, token, now):
-        svc = self.services[name]
-        if self.shutting_down:
-            return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
-        if svc.state == RUNNING:
-            return [Reply(token, {"ok": True, "message": f"{name} is already running (pid {svc.pid})"})]
-        out = self._supersede(svc, ("stop",), "start")
-        svc.waiters.append((token, "start"))
-        if svc.state == STARTING:
-            return out
-        if svc.state == STOPPING:
-            svc.then_start = True
-            return out + [Log("info", name, "start requested; starting once it has stopped")]
-        svc.restarts = svc.failures = 0
-        return out + [Log("info", name, "start requested")] + self._start(svc, now, "start request") \
-            + self._advance(now)
-
-    def stop(self, name, token, now):
-        svc = self.services[name]
-        if self.shutting_down:
-            return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
-        out = self._supersede(svc, ("start", "restart"), "stop")
-        svc.then_start = False
-        if svc.state in (RUNNING, STARTING) and svc.pid is not None:
-            svc.waiters.append((token, "stop"))
-            return out + [Log("info", name, "stop requested")] + self.term(svc, now, "stop")
-        if svc.state == STOPPING:
-            svc.waiters.append((token, "stop"))
-            return out
-        was = svc.state
-        svc.deadline = None
-        svc.reason = "stopped on request"
-        self._move(svc, STOPPED, "stop request", now)
-        return out + [Reply(token, {"ok": True, "message": f"{name} was not running ({was}); now stopped"})]
-
-    def restart(self, name, token, now):
-        svc = self.services[name]
-        if self.shutting_down:
-            return [Reply(token, {"ok": False, "error": "zei is shutting down"})]
-        out = self._supersede(svc, ("stop",), "restart")
-        svc.waiters.append((token, "restart"))
-        if svc.state in (RUNNING, STARTING) and svc.pid is not None:
-            svc.then_start = True
-            return out + [Log("info", name, "restart requested")] + self.term(svc, now, "stop")
-        if svc.state == STOPPING:
-            svc.then_start = True
-            return out
-        if svc.state == STARTING:
-            return out
-        svc.restarts = svc.failures = 0
-        return out + [Log("info", name, "restart requested")] + self._start(svc, now, "restart request") \
-            + self._advance(now)
-
-    def send(self, name, sig, token, now):
-        svc = self.services[name]
-        if svc.pid is None or not svc.execd:
-            return [Reply(token, {"ok": False, "error": f"{name} is not running ({svc.state})"})]
-        return [Log("info", name, f"sending {signal_name(sig)} (requested)"),
-                Kill(name, svc.pid, sig),
-                Reply(token, {"ok": True, "message": f"sent {signal_name(sig)} to {name} (pid {svc.pid})"})]
-
     # ---- shutdown (the sequence itself is zei.core.shutdown) --------------------------
     def shutdown(self, now, why, code=None):
-        out = self.stopping.begin(self, now, why, code)
+        out = [NotifyUp("STOPPING=1")] + self.stopping.begin(self, now, why, code)
         for svc in self.services.values():     # pending starts are cancelled; ends stay as they are
             if svc.pid is None and svc.state not in (STOPPED, EXITED, FAILED, BLOCKED):
                 svc.deadline = None
@@ -334,26 +288,14 @@ class Supervisor:
         svc.deadline = None
         svc.delay = None
         svc.reason = ""
+        svc.ready_seen = False              # each run says again that it is ready
+        svc.notify_status = None
+        svc.stop_for = None
         return [Spawn(svc.name)]
 
     def _before_exec(self, svc):
         """Starting, or stopped before its forked process got to exec."""
         return svc.state == STARTING or (svc.state == STOPPING and svc.pid is not None and not svc.execd)
-
-    def _answer(self, svc, intents, ok, message):
-        """Reply to the waiting requests whose intent is in `intents`; message(intent) -> text."""
-        out, keep = [], []
-        for token, intent in svc.waiters:
-            if intent in intents:
-                out.append(Reply(token, {"ok": ok, ("message" if ok else "error"): message(intent)}))
-            else:
-                keep.append((token, intent))
-        svc.waiters[:] = keep
-        return out
-
-    def _supersede(self, svc, intents, by):
-        return self._answer(svc, intents, False,
-                            lambda intent: f"{intent} of {svc.name} superseded by a {by} request")
 
     def _after_run(self, svc, ok, ran, now):
         """What follows a finished (or failed-to-start) run: zei.core.policy decides."""
@@ -370,7 +312,8 @@ class Supervisor:
             svc = self.services[name]
             if svc.state not in (WAITING, BLOCKED):
                 continue
-            verdict, why = policy.dependencies(svc, [self.services[d] for d in svc.spec.depends_on])
+            verdict, why = policy.dependencies(svc, [(self.services[d], cond, required)
+                                                     for d, cond, required in _conditions(svc.spec)])
             if verdict == BLOCKED:
                 if svc.state != BLOCKED:
                     self._move(svc, BLOCKED, "dependency failed", now)
@@ -389,12 +332,45 @@ class Supervisor:
         if self.shutting_down:
             return self.stopping.next_deadline(self)
         times = [s.deadline for s in self.services.values() if s.deadline is not None]
+        for s in self.services.values():
+            if s.state == RUNNING:
+                if s.health is not None and not s.health.in_flight and s.health.next_at is not None:
+                    times.append(s.health.next_at)
+                if s.ready_deadline is not None:
+                    times.append(s.ready_deadline)
         return min(times) if times else None
 
     def status(self, now, name=None):
         """Plain data for `zei list` / `zei status`."""
         names = [name] if name else [s.name for s in self.config.services]
-        return [describe(self.services[n], now, self._grace(self.services[n])) for n in names]
+        out = []
+        for n in names:
+            svc = self.services[n]
+            d = describe(svc, now, self._grace(svc))
+            ready = H.is_ready(svc)
+            d.update(ready=ready, not_ready=None if ready else H.why_not_ready(svc, now),
+                     health=svc.health.describe(now) if svc.health is not None else None,
+                     readiness=_readiness_kind(svc.spec), notify_status=svc.notify_status,
+                     conditions=[list(c) for c in _conditions(svc.spec)])
+            out.append(d)
+        return out
+
+def _conditions(spec):
+    """((dependency, condition, required), ...): the long form's, or the short list's."""
+    if spec.conditions or not spec.depends_on:
+        return spec.conditions
+    return tuple((d, STARTED, True) for d in spec.depends_on)
+
+
+def _readiness_kind(spec):
+    if spec.oneshot:
+        return "completed"
+    if spec.healthcheck is not None:
+        return "healthy"
+    if spec.ready is not None:
+        return "notify" if spec.ready.notify else "log_line"
+    return "running"
+
 
 def _closure(edges, order):
     """{node: every node reachable from it through `edges`}, without recursion."""
