@@ -8,6 +8,7 @@ Usage:
   zei [-c PATH] [--socket PATH] stop SERVICE
   zei [-c PATH] [--socket PATH] restart SERVICE
   zei [-c PATH] [--socket PATH] signal SERVICE:SIGNAL
+  zei [-c PATH] [--socket PATH] ready [NAME...]
   zei [-c PATH] [--socket PATH] check
   zei -h | --help
   zei --version
@@ -16,9 +17,12 @@ Run with no command as PID 1 (the container's entrypoint), zei starts and superv
 services of its config. Every command talks to that daemon over its socket.
 
 Commands:
-  list              One row per service: state, pid, uptime, restarts, last exit.
-  status [SERVICE]  Details of one service (or all). Exit 0 running, 3 not running,
-                    4 unknown service, 1 other error: usable as an exec probe.
+  list              One row per service: state, health, pid, uptime, restarts, last exit.
+  status [SERVICE]  Details of one service (or all), its health checks and readiness.
+                    Exit 0 running, 3 not running, 4 unknown service, 1 other error.
+  ready [NAME...]   Exit 0 when the named services (default: every long-running one)
+                    are ready, else 1 naming the first that is not and why (1 too when
+                    no daemon answers): for HEALTHCHECK and Kubernetes exec probes.
   start SERVICE     Start a stopped service.
   stop SERVICE      Stop a service (its stop_signal, SIGTERM by default, then SIGKILL
                     after its stop_grace_period); it stays stopped until started.
@@ -34,8 +38,8 @@ Options:
   -h, --help              Show this help.
   --version               Show the version.
 
-Exit codes: 0 success; 1 error (invalid config, daemon unreachable, request refused);
-2 bad usage; 3 service not running (status); 4 unknown service (status).
+Exit codes: 0 success; 1 error (invalid config, daemon unreachable, request refused,
+not ready); 2 bad usage; 3 service not running (status); 4 unknown service (status).
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ import signal
 import sys
 
 from zei.core import protocol   # the YAML side (zei.core.config) only when needed
+from zei.render import fmt_duration, fmt_exit, render_list, render_status  # noqa: F401
 from zei.shell import client
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
@@ -52,9 +57,9 @@ NOT_PID1 = """zei: the daemon runs only as PID 1 (this is pid {pid}).
 Use zei as a container's entrypoint, or test it with:
     unshare --pid --mount --fork --mount-proc zei -c FILE
 Commands for a running zei: list, status [SERVICE], start SERVICE, stop SERVICE,
-restart SERVICE, signal SERVICE:SIGNAL, check.  See: zei --help
+restart SERVICE, signal SERVICE:SIGNAL, ready [NAME...], check.  See: zei --help
 """
-COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "check")
+COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "check")
 SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
            and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
 
@@ -75,7 +80,7 @@ def parse_signal(text):
 
 
 USAGE_ARITY = {"list": (0, 0), "status": (0, 1), "start": (1, 1), "stop": (1, 1),
-               "restart": (1, 1), "signal": (1, 1), "check": (0, 0)}
+               "restart": (1, 1), "signal": (1, 1), "ready": (0, 256), "check": (0, 0)}
 OPTIONS_WITH_VALUE = ("-c", "--config", "--socket")
 FLAGS = ("--json", "-h", "--help", "--version")
 
@@ -147,6 +152,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
             err.write(f"zei: {e}\n")
             return EXIT_USAGE
         return cmd_action(sock, {"cmd": "signal", "service": name, "signal": signum}, out, err)
+    if args["ready"]:
+        return cmd_ready(sock, args["NAME"], out, err)
     for verb in ("start", "stop", "restart"):
         if args[verb]:
             return cmd_action(sock, {"cmd": verb, "service": name}, out, err)
@@ -196,6 +203,26 @@ def cmd_action(sock, payload, out, err):
         return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
     out.write(f"{reply.get('message', 'ok')}\n")
     return EXIT_OK
+
+
+def cmd_ready(sock, names, out, err):
+    """`zei ready`: 0 ready, 1 not (or no daemon), with one line saying why."""
+    try:
+        reply = client.request(sock, {"cmd": "ready", "services": list(names)}, 10.0)
+    except client.NoDaemon as e:
+        err.write(f"zei: not ready: no daemon answers ({e})\n")
+        return EXIT_ERROR
+    except protocol.ProtocolError as e:
+        err.write(f"zei: not ready: {e}\n")
+        return EXIT_ERROR
+    if not reply.get("ok"):
+        err.write(f"zei: {reply.get('error', 'request refused')}\n")
+        return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+    if reply.get("ready"):
+        out.write(f"ready: {reply.get('why', '')}\n")
+        return EXIT_OK
+    err.write(f"not ready: {reply.get('why', '')}\n")
+    return EXIT_ERROR
 
 
 def cmd_show(sock, path, name, status, as_json, out, err):
@@ -256,84 +283,3 @@ def show_from_config(path, name, status, as_json, why, out, err):
         err.write(f"zei: {head} ({why}); showing {path}\n")
         out.write(render_status(rows) if status else render_list(rows))
     return EXIT_NOT_RUNNING if status else EXIT_OK
-
-
-def fmt_duration(seconds):
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
-def fmt_exit(last):
-    if not last:
-        return "-"
-    if "signal" in last:
-        try:
-            return signal.Signals(last["signal"]).name
-        except ValueError:
-            return f"signal {last['signal']}"
-    if "code" in last:
-        return f"exit {last['code']}"
-    return "error: " + str(last.get("error", "?"))
-
-
-def render_list(services):
-    head = ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT")
-    rows = [(s["name"], s["state"], str(s["pid"] or "-"), fmt_duration(s.get("uptime")),
-             "-" if s.get("restarts") is None else str(s["restarts"]), fmt_exit(s.get("last_exit")))
-            for s in services]
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head) - 1)]
-    lines = []
-    for r in [head] + rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
-    return "\n".join(line.rstrip() for line in lines) + "\n"
-
-
-def _signal_name(num):
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return f"signal {num}"
-
-
-def render_status(services):
-    blocks = []
-    for s in services:
-        lines = [f"{s['name']}: {s['state']}" + (f" ({s['reason']})" if s.get("reason") else "")]
-        if s.get("pid"):
-            lines.append(f"  pid:        {s['pid']}")
-        if s.get("uptime") is not None:
-            lines.append(f"  uptime:     {fmt_duration(s['uptime'])}")
-        if s.get("next_in") is not None:
-            lines.append(f"  next start: in {fmt_duration(s['next_in'])}")
-        lines.append(f"  command:    {' '.join(s['command'])}")
-        lines.append(f"  user:       {s['user']}" + (f" (group {s['group']})" if s.get("group") else ""))
-        policy = s["restart"] + (f", max {s['max_restarts']}" if s.get("max_restarts") else "")
-        if s.get("restart_delay_max"):
-            policy += f", backoff {fmt_duration(s['restart_delay'])} to {fmt_duration(s['restart_delay_max'])}"
-        lines.append(f"  restart:    {policy}")
-        if s.get("restarts") is not None:
-            lines.append(f"  restarts:   {s['restarts']}" + (f" ({s['failures']} failed in a row)"
-                                                              if (s.get("failures") or 0) > 1 else ""))
-        if s.get("delay") is not None:
-            lines.append(f"  backoff:    {fmt_duration(s['delay'])}")
-        if s.get("essential"):
-            lines.append("  essential:  yes (zei stops and exits with its code when it ends)")
-        if s.get("stop_signal") is not None:
-            grace = s.get("stop_grace_period")
-            lines.append(f"  stop:       {_signal_name(s['stop_signal'])}"
-                         + (f", SIGKILL after {fmt_duration(grace)}" if grace is not None else ""))
-        if s.get("oneshot"):
-            lines.append("  oneshot:    yes" + (f", every {s['interval']:g}s" if s.get("interval") else ""))
-        if s.get("depends_on"):
-            lines.append(f"  depends on: {', '.join(s['depends_on'])}")
-        lines.append(f"  last exit:  {fmt_exit(s.get('last_exit'))}")
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks) + "\n"

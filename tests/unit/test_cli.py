@@ -83,15 +83,15 @@ def live_rows():
 
 def test_render_list():
     assert cli.render_list(live_rows()) == (
-        "NAME         STATE    PID  UPTIME  RESTARTS  LAST EXIT\n"
-        "web          running  105  23s     1         exit 1\n"
-        "healthcheck  running  104  1m34s   0         exit 0\n"
-        "worker       running  103  1m58s   1         SIGKILL\n"
+        "NAME         STATE    HEALTH  PID  UPTIME  RESTARTS  LAST EXIT\n"
+        "web          running  -       105  23s     1         exit 1\n"
+        "healthcheck  running  -       104  1m34s   0         exit 0\n"
+        "worker       running  -       103  1m58s   1         SIGKILL\n"
     )
 
 
 def test_render_list_of_nothing_is_just_the_header():
-    assert cli.render_list([]) == "NAME  STATE  PID  UPTIME  RESTARTS  LAST EXIT\n"
+    assert cli.render_list([]) == "NAME  STATE  HEALTH  PID  UPTIME  RESTARTS  LAST EXIT\n"
 
 
 def test_render_status():
@@ -304,9 +304,9 @@ def test_list_and_status_fall_back_to_the_config(tmp_path, monkeypatch):
     code, out, err, _ = run(f"-c {path} list", monkeypatch, error=down)
     assert code == 0
     assert err == f"zei: daemon not running (no daemon socket at /run/zei/zei.sock); showing {path}\n"
-    assert out == ("NAME  STATE    PID  UPTIME  RESTARTS  LAST EXIT\n"
-                   "web   unknown  -    -       -         -\n"
-                   "db    unknown  -    -       -         -\n")
+    assert out == ("NAME  STATE    HEALTH  PID  UPTIME  RESTARTS  LAST EXIT\n"
+                   "web   unknown  -       -    -       -         -\n"
+                   "db    unknown  -       -    -       -         -\n")
     code, out, _, _ = run(f"-c {path} status web", monkeypatch, error=down)
     assert code == cli.EXIT_NOT_RUNNING and out.startswith("web: unknown (daemon not running)\n")
     code, _, err, _ = run(f"-c {path} status nope", monkeypatch, error=down)
@@ -318,7 +318,7 @@ def test_list_and_status_fall_back_to_the_config(tmp_path, monkeypatch):
 # ---- usage errors say what is wrong, in zei's words (issue: hardening) ---------------------
 
 @pytest.mark.parametrize("argv, reason", [
-    (["bogus"], "unknown command 'bogus'; commands: list, status, start, stop, restart, signal, check"),
+    (["bogus"], "unknown command 'bogus'; commands: list, status, start, stop, restart, signal, ready, check"),
     (["lsit"], "unknown command 'lsit'; did you mean 'list'?"),
     (["list", "extra"], "too many arguments for list: 'extra'"),
     (["-c", "x.yaml", "status", "a", "b"], "too many arguments for status: 'b'"),

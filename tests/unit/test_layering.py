@@ -61,10 +61,10 @@ def test_the_layout_is_the_architecture():
     assert {"supervisor", "policy", "shutdown", "config", "model", "protocol", "control"} <= set(CORE)
     assert {"daemon", "spawn", "reaper", "signals", "privileges", "server", "client"} <= set(SHELL)
     top = sorted(p.stem for p in ZEI.glob("*.py"))
-    assert top == ["__init__", "__main__", "cli", "prelude"], top
+    assert top == ["__init__", "__main__", "cli", "prelude", "render"], top
 
 
 @pytest.mark.parametrize("module", SHELL)
 def test_shell_modules_do_not_import_the_entry(module):
     names = imported_modules((ZEI / "shell" / f"{module}.py").read_text())
-    assert not {"zei.cli", "zei.prelude", "zei.__main__"} & names
+    assert not {"zei.cli", "zei.prelude", "zei.__main__", "zei.render"} & names

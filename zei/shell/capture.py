@@ -7,6 +7,7 @@ so the services wait instead of losing lines. A read becomes whole tagged lines 
 stdout (zei.shell.logs); EOF flushes a partial last line and closes the pipe. When a
 service process exits, what its pipes hold is emitted at once (a bounded number of reads:
 a background grandchild may keep them open and writing; they stay registered then).
+`watch` lets a service's whole lines be seen on their way out (its ready log_line).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class Capture:
         self.pipes = {}                  # fd -> Pipe
         self.of_pid = {}                 # service pid -> its [Pipe]s
         self.reading = True              # False while zei's own output queue is full
+        self.watch = {}                  # service -> callable(name, block of whole lines)
 
     def open(self, name, stream, json_logs):
         """A new capture pipe: (Pipe, write end for the child)."""
@@ -67,7 +69,7 @@ class Capture:
         except OSError:
             data = b""
         if data:
-            self.out.block(pipe.service, pipe.stream, pipe.splitter.feed_block(data), pipe.json_logs)
+            self._block(pipe, pipe.splitter.feed_block(data))
         else:
             self._eof(pipe)
 
@@ -80,14 +82,14 @@ class Capture:
                 try:
                     data = os.read(pipe.fd, READ_CHUNK)
                 except BlockingIOError:
-                    self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)
+                    self._lines(pipe, pipe.splitter.finish())
                     break
                 except OSError:
                     data = b""
                 if not data:
                     self._eof(pipe)
                     break
-                self.out.block(pipe.service, pipe.stream, pipe.splitter.feed_block(data), pipe.json_logs)
+                self._block(pipe, pipe.splitter.feed_block(data))
 
     def close(self, pipe):
         if self.pipes.pop(pipe.fd, None) is not None and self.reading:
@@ -105,5 +107,15 @@ class Capture:
                 self._eof(pipe)
 
     def _eof(self, pipe):
-        self.out.lines(pipe.service, pipe.stream, pipe.splitter.finish(), pipe.json_logs)
+        self._lines(pipe, pipe.splitter.finish())
         self.close(pipe)
+
+    def _block(self, pipe, block):
+        self.out.block(pipe.service, pipe.stream, block, pipe.json_logs)
+        if block and pipe.service in self.watch:
+            self.watch[pipe.service](pipe.service, block)
+
+    def _lines(self, pipe, lines):
+        self.out.lines(pipe.service, pipe.stream, lines, pipe.json_logs)
+        if lines and pipe.service in self.watch:
+            self.watch[pipe.service](pipe.service, b"\n".join(lines) + b"\n")

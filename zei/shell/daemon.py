@@ -22,7 +22,7 @@ import time
 
 from zei.core import actions as A
 from zei.core import model
-from zei.shell import capture, logs, reaper, signals, spawn, users
+from zei.shell import capture, logs, reaper, readiness, signals, spawn, users
 from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
@@ -55,6 +55,7 @@ class Daemon:
         self.poller.register(self.sig.rfd, POLL_IN)
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.base_env = dict(os.environ)
+        self.health = readiness.Readiness(self, cfg, self.base_env)   # takes NOTIFY_SOCKET out
         self.server = None
         if socket_path:
             from zei.shell.server import Server
@@ -72,6 +73,7 @@ class Daemon:
         while self.exit_code is None:
             self.sync_output()
             deadline = _earliest(self.sup.next_deadline(), self.out.sink.next_deadline())
+            deadline = _earliest(deadline, self.health.next_deadline())
             if self.server is not None:
                 deadline = _earliest(deadline, self.server.next_deadline())
             if deadline is None:
@@ -103,6 +105,7 @@ class Daemon:
             except Exception:                             # the other descriptors still count
                 self.internal_error()
         self.out.sink.tick(time.monotonic())
+        self.health.tick(time.monotonic())
         self.reap()
         now = time.monotonic()
         deadline = self.sup.next_deadline()
@@ -123,6 +126,8 @@ class Daemon:
             self.resolve_start(self.starting[fd])
         elif fd == self.out_fd:
             self.out.flush()
+        elif self.health.owns(fd):
+            self.health.on_ready(fd, ev, now)
         elif self.server is not None:
             self.server.on_ready(fd, ev, now)
 
@@ -145,6 +150,11 @@ class Daemon:
             exits, none_left = reaper.reap()
             for pid, code, sig in exits:
                 try:
+                    if self.health.exited(pid, code, sig, time.monotonic()):
+                        continue                      # a health check's process
+                    svc = self.sup.by_pid.get(pid)
+                    if svc is not None:
+                        self.health.gone(svc.name)
                     starting = self.starting_pid.get(pid)
                     if starting is not None:          # its verdict comes before its exit
                         self.resolve_start(starting, exited=True)
@@ -184,6 +194,8 @@ class Daemon:
                 self.server.reply(action.token, action.payload)
         elif kind is A.Exit:
             self.exit_code = action.code
+        elif kind in (A.Check, A.CancelCheck, A.NotifyUp):
+            self.health.perform(action)
         return ()
 
     def kill(self, target, sig):
@@ -213,10 +225,8 @@ class Daemon:
             ident = users.resolve(spec.user, spec.group)
         except users.UnknownUser as e:
             return self.sup.spawn_failed(spec.name, f"credentials: {e}", now)
-        env = dict(self.base_env)
-        env.update(HOME=ident.home, USER=ident.user, LOGNAME=ident.user)
-        env.update(spec.environment)
-        env.setdefault("PATH", spawn.DEFAULT_PATH)
+        env = self.service_env(spec, ident)
+        env.update(self.health.environment(spec))
         passed, pipes = [], []
         argv = list(spec.command)
         try:
@@ -241,7 +251,16 @@ class Daemon:
         self.starting_pid[pid] = starting
         self.poller.register(status_fd, POLL_IN)
         self.capture.adopt(pid, pipes)
+        self.health.forked(spec.name, pid)
         return self.sup.forked(spec.name, pid, now)
+
+    def service_env(self, spec, ident):
+        """The environment of the service's processes (its health checks' too)."""
+        env = dict(self.base_env)
+        env.update(HOME=ident.home, USER=ident.user, LOGNAME=ident.user)
+        env.update(spec.environment)
+        env.setdefault("PATH", spawn.DEFAULT_PATH)
+        return env
 
     def resolve_start(self, starting, exited=False):
         """The child's status pipe has spoken (or the child is gone): spawned or failed.
@@ -295,6 +314,7 @@ class Daemon:
         for starting in list(self.starting.values()):
             starting.status.close()
         self.capture.close_all()
+        self.health.close()
         if self.server is not None:
             self.server.close()
         self.out.flush()
