@@ -55,9 +55,11 @@ shutdown_timeout: {timeout}s
 services:
   chatty:   {{command: [{py}, -I, {svc}, chatty], restart: always, restart_delay: 200ms}}
   crasher:  {{command: [{py}, -I, {svc}, crasher], restart: always, restart_delay: 100ms}}
-  flaky:    {{command: [{py}, -I, {svc}, flaky], restart: on-failure, restart_delay: 300ms}}
-  db:       {{command: [{py}, -I, {svc}, db], restart: always, restart_delay: 200ms}}
-  migrate:  {{command: [{py}, -I, {svc}, migrate], oneshot: true, depends_on: [db]}}
+  flaky:    {{command: [{py}, -I, {svc}, flaky], restart: on-failure, restart_delay: 300ms,
+              healthcheck: {{tcp: "127.0.0.1:9", interval: 500ms, timeout: 300ms, on_unhealthy: none}}}}
+  db:       {{command: [{py}, -I, {svc}, db], restart: always, restart_delay: 200ms,
+              healthcheck: {{test: [CMD, {py}, -I, {svc}, check], interval: 300ms, timeout: 400ms, retries: 3}}}}
+  migrate:  {{command: [{py}, -I, {svc}, migrate], oneshot: true, depends_on: {{db: {{condition: service_healthy}}}}}}
   app:      {{command: [{py}, -I, {svc}, app], restart: always, restart_delay: 200ms, depends_on: [migrate]}}
   tick:     {{command: [sh, -c, "echo tick"], oneshot: true, interval: 500ms}}
   orphans:  {{command: [sh, -c, "i=0; while [ $i -lt 40 ]; do (sleep 0.05 &); i=$((i+1)); done; echo spawned 40"], oneshot: true, interval: 1s}}

@@ -12,6 +12,8 @@ visible and never kills it) and, unless stated, exits at once on TERM.
     db, app   long-running; on TERM they take 0.2 s to stop (so shutdown order shows)
     migrate   oneshot: 0.2 s of work, exit 0
     stubborn  ignores TERM: only the SIGKILL after shutdown_timeout ends it
+    check     db's health check: exit 0 (60%), exit 1 (20%), hang past its timeout (10%),
+              or 256 KiB of output then exit 0 (10%)
 """
 import os
 import random
@@ -72,6 +74,18 @@ elif mode == "flaky":
     code = rng.choice([0, 1, 3, 42])
     print(f"exiting {code}", flush=True)
     sys.exit(code)
+elif mode == "check":
+    roll = rng.random()
+    if roll < 0.6:
+        sys.exit(0)
+    if roll < 0.8:
+        print("check failed", flush=True)
+        sys.exit(1)
+    if roll < 0.9:
+        time.sleep(30)                  # zei kills it (and its group) at the timeout
+    for _ in range(64):
+        os.write(1, b"y" * 4095 + b"\n")
+    sys.exit(0)
 elif mode == "migrate":
     time.sleep(0.2)
     print("migrated", flush=True)

@@ -198,9 +198,9 @@ GOLDEN = {
     "stop_signal a list": (one_service("stop_signal: [TERM]\n"),
                            ["4: services.web.stop_signal: expected a signal name like TERM or SIGINT, or a "
                             "number from 1 to 64 (got a list)"]),
-    "bad stop_grace_period": (one_service("stop_grace_period: 1m30s\n"),
+    "bad stop_grace_period": (one_service("stop_grace_period: 1m30\n"),
                               ["4: services.web.stop_grace_period: expected a duration like 5s, 100ms, 2m or 1h "
-                               "(got '1m30s')"]),
+                               "(got '1m30')"]),
     "restart_delay_max below restart_delay": (one_service("restart_delay: 5s\nrestart_delay_max: 2s\n"),
                                               ["5: services.web.restart_delay_max: must be at least "
                                                "restart_delay (5s) (got '2s')"]),
@@ -416,7 +416,7 @@ def test_every_option_set():
         max_restarts=5, restart_delay=2.0, depends_on=("db",), environment=(("NODE_ENV", "production"),),
         working_dir="/srv/app", stdout="/dev/stdout", stderr="/var/log/web.err", json_logs=True, line=6,
         essential=True, success_exit_codes=(0, 143), stop_signal=2, stop_grace_period=20.0,
-        restart_delay_max=60.0)
+        restart_delay_max=60.0, conditions=(("db", "service_started", True),))
     assert cfg.service("health").oneshot and cfg.service("health").interval == 30.0
     assert cfg.service("nope") is None
     assert cfg.shutdown_timeout == 5.0

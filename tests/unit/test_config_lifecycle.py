@@ -176,7 +176,8 @@ def test_stop_signal_rejects(value, message):
 # ---- stop_grace_period ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value,seconds", [("10s", 10.0), ("100ms", 0.1), ("2m", 120.0), ("0", 0.0), ("3", 3.0),
-                                           ("1.5", 1.5)])
+                                           ("1.5", 1.5), ("1m30s", 90.0), ("1h30m", 5400.0),
+                                           ("2h45m30.5s", 9930.5), ("1s500ms", 1.5), ("500us", 0.0005)])
 def test_stop_grace_period(value, seconds):
     got = spec(f"stop_grace_period: {value}\n").stop_grace_period
     assert got == pytest.approx(seconds) and type(got) is float
@@ -184,7 +185,9 @@ def test_stop_grace_period(value, seconds):
 
 @pytest.mark.parametrize("value,message", [
     ("soon", "expected a duration like 5s, 100ms, 2m or 1h (got 'soon')"),
-    ("1m30s", "expected a duration like 5s, 100ms, 2m or 1h (got '1m30s')"),
+    ("1m30", "expected a duration like 5s, 100ms, 2m or 1h (got '1m30')"),
+    ("1m-30s", "expected a duration like 5s, 100ms, 2m or 1h (got '1m-30s')"),
+    ("m30s", "expected a duration like 5s, 100ms, 2m or 1h (got 'm30s')"),
     ("-1s", "must not be negative (got '-1s')"),
     ("87601h", "must be at most 10 years (87600h) (got '87601h')"),
     ("[1]", "expected a duration like 5s, 100ms, 2m or 1h (got a list)"),

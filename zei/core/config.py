@@ -4,7 +4,8 @@ How it works: the text is composed (PyYAML safe loader) into a node tree, which 
 line of every key and value. We walk that tree ourselves instead of constructing Python
 objects first, so each problem can name `FILE:LINE: services.NAME.FIELD: problem (got X)`.
 Nothing here touches the system: user and group lookups arrive as a function argument, so
-the same code serves the daemon, `zei check` and the unit tests.
+the same code serves the daemon, `zei check` and the unit tests. The typed readers live in
+zei.core.fields, those of healthcheck, ready and depends_on in zei.core.health_config.
 
 Invariants: `parse()` either returns a Config with no errors, or raises ConfigError holding
 every problem found (sorted by line). A Config is immutable.
@@ -23,11 +24,11 @@ from zei.core.fields import (  # noqa: F401  (part of this module's interface)
     SIGNAL_NUMBERS, DOCKER_STOP_TIMEOUT, parse_duration, span, suggest, closest,
     _Lines, _show, _scalar, _UNSUPPORTED, _Unsupported, _unusable,
     _label, _DURATION_RE,
-    Fields,
 )
+from zei.core.health_config import HealthFields
 
 
-class _Checker(Fields):
+class _Checker(HealthFields):
     # --- the document -----------------------------------------------------------------
     def document(self, root):
         top = {}
@@ -80,12 +81,14 @@ class _Checker(Fields):
             return None
         before = len(self.problems)
         opts = {}
-        lines = {}
+        lines = {}                                  # key -> value node
+        keys = {}                                   # key -> key node
         for key, knode, vnode in self.mapping_items(node, where):
             if key not in SERVICE_KEYS:
                 self.bad(knode, f"{where}.{_label(key)}", "unknown option" + suggest(key, SERVICE_KEYS))
                 continue
             lines[key] = vnode
+            keys[key] = knode
             f = f"{where}.{key}"
             if key == "command":
                 opts[key] = self.string_list(vnode, f)
@@ -105,9 +108,11 @@ class _Checker(Fields):
             elif key in ("oneshot", "json_logs", "essential"):
                 opts[key] = self.boolean(vnode, f)
             elif key == "depends_on":
-                opts[key] = self.string_list(vnode, f, allow_empty=True)
-                if opts[key] is not None:
-                    self.deps[name] = (vnode, opts[key])
+                got = self.depends(vnode, f)
+                opts[key] = got and got[0]
+                if got is not None:
+                    opts["conditions"] = got[1]
+                    self.deps[name] = (vnode, got[0], got[2])
             elif key == "environment":
                 opts[key] = self.environment(vnode, f)
             elif key == "success_exit_codes":
@@ -120,9 +125,10 @@ class _Checker(Fields):
                     self.bad(vnode, f, "expected an absolute path", vnode)
                     value = None
                 opts[key] = value
+            # healthcheck and ready: read below, once oneshot, stdout and stderr are known
         if "command" not in lines:
             self.bad(key_node, f"{where}.command", "missing: every service needs a command list")
-        self.deps.setdefault(name, (node, ()))
+        self.deps.setdefault(name, (node, (), {}))
         if "interval" in lines and opts.get("interval") is not None and not opts.get("oneshot"):
             self.bad(lines["interval"], f"{where}.interval",
                      "only oneshot services can have an interval; add 'oneshot: true'")
@@ -131,6 +137,7 @@ class _Checker(Fields):
                      lines["interval"])
         self.backoff(opts, lines, where)
         self.identity(opts, lines, where)
+        self.health(opts, lines, keys, where)
         if len(self.problems) != before:
             return None
         spec = ServiceSpec(name=name, line=self.lines.of(key_node), **opts)
@@ -191,15 +198,16 @@ class _Checker(Fields):
                 self.bad(lines[field], f"{where}.{field}", f"no such {field}", lines[field])
 
     def dependencies(self):
-        for name, (node, deps) in self.deps.items():
+        for name, (node, deps, nodes) in self.deps.items():
             where = f"services.{name}.depends_on"
-            for dep in deps:
+            for dep in deps:                        # the long form: at the dependency's own line
                 if dep == name:
-                    self.bad(node, where, "a service cannot depend on itself")
+                    self.bad(nodes.get(dep, node), where, "a service cannot depend on itself")
                 elif dep not in self.deps:
-                    self.bad(node, where, f"unknown service {dep!r}" + suggest(dep, list(self.deps)))
+                    self.bad(nodes.get(dep, node), where, f"unknown service {dep!r}"
+                             + suggest(dep, list(self.deps)))
         graph = {n: [d for d in deps if d in self.deps and d != n]
-                 for n, (_, deps) in self.deps.items()}
+                 for n, (_, deps, _) in self.deps.items()}
         cycle = find_cycle(graph)
         if cycle:
             node = self.deps[cycle[0]][0]
@@ -239,14 +247,18 @@ def find_cycle(graph):
 def warnings(config):
     """What `zei check` points out in a valid config, as printable lines (not errors).
 
-    A stop_grace_period beyond shutdown_timeout is cut at shutdown (the global deadline
+    A ready: beside a healthcheck is unused (the healthcheck decides readiness). A
+    stop_grace_period beyond shutdown_timeout is cut at shutdown (the global deadline
     bounds the whole stop); and a grace beyond docker stop's default 10s wait means docker
     kills the container -- zei and every service -- before that service is done."""
     out = []
     timeout = config.shutdown_timeout
     for s in config.services:
+        loc = f"{config.path}:{s.line}" if s.line else config.path
+        if s.healthcheck is not None and s.ready is not None:
+            out.append(f"{loc}: services.{s.name}.ready: not used for readiness: the healthcheck decides "
+                       "(a service with a healthcheck is ready when healthy)")
         if s.stop_grace_period is not None and s.stop_grace_period > timeout:
-            loc = f"{config.path}:{s.line}" if s.line else config.path
             out.append(f"{loc}: services.{s.name}.stop_grace_period: {span(s.stop_grace_period)} is longer "
                        f"than shutdown_timeout ({span(timeout)}); at shutdown it gets at most {span(timeout)}")
     # A service that asks for more than docker stop's 10s is killed by docker first. The

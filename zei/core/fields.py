@@ -21,13 +21,17 @@ SERVICE_KEYS = (
     "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs",
     "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
+    "healthcheck", "ready",
 )
 TOP_KEYS = ("version", "shutdown_timeout", "services")
 # Patterns match whole strings only: \A...\Z (with fullmatch) -- `$` would also match before a
 # trailing newline, and a name with a newline would split every log line it prefixes.
 NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _DURATION_RE = re.compile(r"\A\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(ms|s|m|h)?\s*\Z", re.ASCII)
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# docker-compose's (Go's) compound form: 1m30s, 1h30m, 2h45m30.5s, 1s500ms
+_COMPOUND_RE = re.compile(r"\A\s*(?:(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:us|ms|s|m|h)){1,8}\s*\Z", re.ASCII)
+_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(us|ms|s|m|h)", re.ASCII)
+_UNITS = {"us": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 # Far beyond any sensible timer, far below what overflows a deadline: now + 1e308 s is finite,
 # but the daemon's poll timeout (deadline - now) * 1000 would be inf.
 MAX_DURATION = 10 * 365 * 86400.0
@@ -40,7 +44,8 @@ DOCKER_STOP_TIMEOUT = 10.0      # what `docker stop` (and podman stop) wait befo
 
 
 def parse_duration(value):
-    """'100ms' '5s' '2m' '1h' '1.5s', or a bare non-negative number of seconds -> float.
+    """'100ms' '5s' '2m' '1h' '1.5s', compose's compound '1m30s', or a bare non-negative
+    number of seconds -> float.
 
     Raises ValueError (only) with a short reason; at most MAX_DURATION."""
     if isinstance(value, bool):
@@ -56,11 +61,14 @@ def parse_duration(value):
     if not isinstance(value, str):
         raise ValueError(_NOT_A_DURATION)
     m = _DURATION_RE.fullmatch(value)
-    if not m:
+    if m:
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]   # float('9' * 400) is inf
+    elif _COMPOUND_RE.fullmatch(value):
+        seconds = sum(float(n) * _UNITS[u] for n, u in _PART_RE.findall(value))
+    else:
         if value.strip().startswith("-"):
             raise ValueError("must not be negative")
         raise ValueError(_NOT_A_DURATION)
-    seconds = float(m.group(1)) * _UNITS[m.group(2)]   # float('9' * 400) is inf
     if not seconds <= MAX_DURATION:
         raise ValueError(_TOO_LONG)
     return seconds
@@ -249,6 +257,14 @@ class Fields:
         self.bad(node, where, "expected a duration like 5s, 100ms, 2m or 1h", node)
         return None
 
+    def positive(self, node, where):
+        """A duration greater than zero."""
+        seconds = self.duration(node, where)
+        if seconds == 0.0:
+            self.bad(node, where, "must be greater than zero", node)
+            return None
+        return seconds
+
     def signal(self, node, where):
         """A signal name (with or without SIG, any case) or number 1..64 -> its number."""
         value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
@@ -301,8 +317,12 @@ class Fields:
         if not node.value and not allow_empty:
             self.bad(node, where, "must not be empty", node)
             return None
+        return self.strings(node.value, where)
+
+    def strings(self, items, where, start=0):
+        """The items of a list (from index `start`) as argv strings; numbers become text."""
         out = []
-        for i, item in enumerate(node.value):
+        for i, item in enumerate(items[start:], start):
             if isinstance(item, yaml.ScalarNode):
                 value = _scalar(item)
                 if isinstance(value, str):
