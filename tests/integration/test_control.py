@@ -29,7 +29,7 @@ def test_list_and_status(zei_run):
     z.wait_log(r"job: exited")
     r = z.cli("list", check=True)
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST", "EXIT"]
+    assert lines[0].split() == ["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST", "EXIT"]
     rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
     assert rows["web"][1] == "running" and rows["worker"][1] == "running"
     assert rows["job"][1] == "failed" and "exit 5" in r.stdout

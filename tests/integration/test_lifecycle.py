@@ -94,7 +94,7 @@ services:
   patient:
     command: {probe("--ignore-term")}
 """, env={"ZEI_LOG_FORMAT": "json"})
-    poll_until(lambda: z.log().count('"msg": "ready') >= 2, 10, what="both probes ready")
+    poll_until(lambda: z.log().count('"msg": "ready pid=') >= 2, 10, what="both probes ready")
     t0 = time.monotonic()
     z.signal(signal.SIGTERM)
     poll_until(lambda: '"service": "stubborn", "msg": "stopped (killed by SIGKILL)"' in z.log(), 5,
