@@ -79,6 +79,7 @@ env LDFLAGS="-L$staticlibs -Wl,-z,pack-relative-relocs" CCACHE_DIR="$cache/ccach
     --include-module=yaml \
     --include-package=docopt \
     --nofollow-import-to=yaml.cyaml \
+    --nofollow-import-to=ctypes \
     --nofollow-import-to=yaml._yaml \
     --user-plugin=build/zei_plugin.py \
     --assume-yes-for-downloads \

@@ -19,14 +19,20 @@
  *
  * Nothing else is touched. The new array is malloc'ed and never freed (one per process).
  *
+ * When zei is not PID 1 it becomes a child subreaper here (prctl(PR_SET_CHILD_SUBREAPER):
+ * the standard library has no prctl) and says so to zei.shell.subreaper with
+ * __ZEI_SUBREAPER=1 (or the error text); a __ZEI_SUBREAPER the caller set is dropped.
+ *
  * It also resets signals 32 and 33 to SIG_DFL when they arrive ignored: glibc reserves them
  * (NPTL's SIGCANCEL/SIGSETXID), its posix_spawn() hands them to the child as SIG_IGN (so
  * they arrive ignored under make, runc, ...), and its sigaction() refuses to touch them, so
  * neither Python nor zei could clean them for the services, which inherit dispositions.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -91,7 +97,7 @@ __attribute__((constructor)) static void zeiGuardEnvironment(void) {
         count++;
     }
 
-    char **cleaned = malloc((count + 1) * sizeof(char *));
+    char **cleaned = malloc((count + 2) * sizeof(char *));
     if (cleaned == NULL) {
         abort();
     }
@@ -100,7 +106,8 @@ __attribute__((constructor)) static void zeiGuardEnvironment(void) {
     for (size_t i = 0; i < count; i++) {
         char *entry = environ[i];
 
-        if (zeiStartsWith(entry, ZEI_HIDDEN_PREFIX) || zeiStartsWith(entry, "NUITKA_")) {
+        if (zeiStartsWith(entry, ZEI_HIDDEN_PREFIX) || zeiStartsWith(entry, "NUITKA_")
+            || zeiStartsWith(entry, "__ZEI_SUBREAPER=")) {
             continue;
         }
         if (zeiIsPythonVariable(entry)) {
@@ -114,6 +121,20 @@ __attribute__((constructor)) static void zeiGuardEnvironment(void) {
             continue;
         }
         cleaned[kept++] = entry;
+    }
+    if (getpid() != 1) {
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0) {
+            cleaned[kept++] = "__ZEI_SUBREAPER=1";
+        } else {
+            char const *why = strerror(errno);
+            char *mark = malloc(strlen("__ZEI_SUBREAPER=") + strlen(why) + 1);
+            if (mark == NULL) {
+                abort();
+            }
+            strcpy(mark, "__ZEI_SUBREAPER=");
+            strcat(mark, why);
+            cleaned[kept++] = mark;
+        }
     }
     cleaned[kept] = NULL;
     environ = cleaned;

@@ -18,7 +18,7 @@ def test_simple_service_shows_in_list_and_running_in_status(zei):
     r = c.zei("list")
     assert r.returncode == 0, r.stderr
     web = rows(r.stdout)["web"]
-    assert web[1] == "running" and int(web[2]) > 1
+    assert web[1] == "running" and web[2] == "-" and int(web[3]) > 1
     r = c.zei("status", "web")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("web: running")

@@ -1,9 +1,15 @@
 """Entry point of the zei binary.
 
-Run as PID 1 with no command, zei is the daemon (zei.shell.daemon). Every other invocation is the
-CLI (zei.cli), and the CLI first drops to the caller's real uid/gid with no supplementary
+With no command (or with `-- COMMAND`), zei is the daemon (zei.shell.daemon): as PID 1, or
+anywhere else as a child subreaper (zei.shell.subreaper). Every other invocation is the CLI
+(zei.cli), and the CLI first drops to the caller's real uid/gid with no supplementary
 groups — before it parses anything, reads a config, touches the socket or prints — so the
 suid bit gives a CLI caller nothing.
+
+Not PID 1 and started through the suid bit, the daemon keeps root only for a config that
+only root can change (zei.shell.trust): PID 1 is the container's own entrypoint, but any
+user who can run the binary can start a second daemon, and must not thereby run a
+service as root. With any other config it drops to the caller first, as the CLI does.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import sys
 # Variables that could change how zei or its services load code, scrubbed when zei runs
 # through the suid bit (glibc's own list for secure-mode programs, plus interpreters').
 UNSAFE_PREFIXES = ("PYTHON", "LD_", "NUITKA_", "MALLOC_", "GLIBC_TUNABLES")
+DEFAULT_CONFIG = "/etc/zei/zei.yaml"
 UNSAFE_NAMES = {"GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
                 "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR",
                 "PERL5LIB", "PERL5OPT", "RUBYLIB", "RUBYOPT", "NODE_OPTIONS", "BASH_ENV", "ENV"}
@@ -30,14 +37,51 @@ def scrub_environment(environ):
             del environ[key]
 
 
+OPTIONS_WITH_VALUE = ("-c", "--config", "--socket")
+
+
+def daemon_form(argv):
+    """(True if argv asks for the daemon, the config path it names or None). The daemon
+    form has no command word: nothing but options, or options then `--` COMMAND."""
+    config, i = None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return True, config
+        if arg in OPTIONS_WITH_VALUE:
+            if i + 1 >= len(argv):
+                return False, config          # the CLI's usage error says what is missing
+            if arg != "--socket":
+                config = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--config=") or arg.startswith("--socket="):
+            config = arg.split("=", 1)[1] if arg.startswith("--config=") else config
+        elif arg.startswith("-c") and len(arg) > 2:
+            config = arg[2:]
+        else:
+            return False, config              # a command, --help, or something to refuse
+        i += 1
+    return True, config
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from zei.shell import privileges
+    subreaper = untrusted = None
     if os.getpid() != 1:
-        privileges.drop_to_caller()
-        return command_line(argv)
-    # PID 1: arguments and config are parsed in a throwaway child (zei.prelude), so the
-    # daemon never holds docopt or PyYAML in memory.
+        daemon, config = daemon_form(argv)
+        if not daemon:
+            privileges.drop_to_caller()
+            return command_line(argv)
+        from zei.shell import subreaper as subreaper_mod, trust
+        subreaper = subreaper_mod.become()
+        if is_setuid():
+            untrusted = trust.untrusted(config or DEFAULT_CONFIG)
+            if untrusted:
+                privileges.drop_to_caller()
+    # Arguments and config are parsed in a throwaway child (zei.prelude), so the daemon
+    # never holds docopt or PyYAML in memory.
     from zei import prelude
     try:
         priv, priv_error = privileges.Privileges(), None
@@ -56,6 +100,8 @@ def main(argv=None):
         scrub_environment(os.environ)
     os.umask(0o022)
     os.chdir("/")
+    start["subreaper"] = subreaper
+    start["untrusted"] = untrusted
     from zei.shell import daemon
     return daemon.main(start, priv)
 
@@ -72,7 +118,7 @@ def command_line(argv):
         return cli.EXIT_USAGE
     if any(args[c] for c in cli.COMMANDS):
         return cli.run(args)
-    sys.stderr.write(cli.NOT_PID1.format(pid=os.getpid()))
+    sys.stderr.write(cli.NO_COMMAND)
     return cli.EXIT_USAGE
 
 

@@ -2,6 +2,7 @@
 
 Usage:
   zei [-c PATH] [--socket PATH]
+  zei [-c PATH] [--socket PATH] -- COMMAND [ARG...]
   zei [-c PATH] [--socket PATH] list [--json]
   zei [-c PATH] [--socket PATH] status [SERVICE] [--json]
   zei [-c PATH] [--socket PATH] start SERVICE
@@ -13,8 +14,13 @@ Usage:
   zei -h | --help
   zei --version
 
-Run with no command as PID 1 (the container's entrypoint), zei starts and supervises the
-services of its config. Every command talks to that daemon over its socket.
+Run with no command (the container's entrypoint), zei starts and supervises the services
+of its config: as PID 1, or as a child subreaper anywhere else. With `-- COMMAND`, zei
+runs COMMAND as the essential service `main` once the config's services are ready (with
+no config file given and none at /etc/zei/zei.yaml: no other services), passes every
+signal but TERM/INT/QUIT on to it, gives it the terminal, and exits with its code: a
+drop-in for tini. Every command
+below talks to a running daemon over its socket.
 
 Commands:
   list              One row per service: state, health, pid, uptime, restarts, last exit.
@@ -33,7 +39,8 @@ Commands:
 
 Options:
   -c PATH, --config PATH  Config file [default: /etc/zei/zei.yaml].
-  --socket PATH           Control socket (default: $ZEI_SOCKET or /run/zei/zei.sock).
+  --socket PATH           Control socket (default: $ZEI_SOCKET, else /run/zei/zei.sock;
+                          without root: $XDG_RUNTIME_DIR/zei/zei.sock or /tmp/zei-UID/zei.sock).
   --json                  Machine-readable output.
   -h, --help              Show this help.
   --version               Show the version.
@@ -53,12 +60,7 @@ from zei.render import fmt_duration, fmt_exit, render_list, render_status  # noq
 from zei.shell import client
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
-NOT_PID1 = """zei: the daemon runs only as PID 1 (this is pid {pid}).
-Use zei as a container's entrypoint, or test it with:
-    unshare --pid --mount --fork --mount-proc zei -c FILE
-Commands for a running zei: list, status [SERVICE], start SERVICE, stop SERVICE,
-restart SERVICE, signal SERVICE:SIGNAL, ready [NAME...], check.  See: zei --help
-"""
+NO_COMMAND = "zei: no command; see: zei --help\n"
 COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "check")
 SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
            and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
@@ -130,7 +132,10 @@ def _did_you_mean(word):
 
 
 def socket_path(args):
-    return args.get("--socket") or os.environ.get("ZEI_SOCKET") or client.DEFAULT_SOCKET
+    """The socket the CLI talks to: --socket, ZEI_SOCKET, /run/zei/zei.sock, or the fallback
+    a daemon without root uses (zei.shell.sockpath)."""
+    from zei.shell import sockpath
+    return sockpath.for_cli(args.get("--socket"), os.getuid(), os.environ)
 
 
 def run(args, out=sys.stdout, err=sys.stderr):
@@ -161,19 +166,23 @@ def run(args, out=sys.stdout, err=sys.stderr):
     return cmd_show(sock, path, name if status else None, status, args["--json"], out, err)
 
 
-def load_config(path):
-    """Read and validate a config file. Raises ConfigError (every problem) or OSError."""
+def load_config(path, confinement=None):
+    """Read and validate a config file. Raises ConfigError (every problem) or OSError.
+    `confinement` (zei without privileges): users other than zei's own are problems."""
     from zei.core import config
     from zei.shell import users
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    return config.parse(text, path, users.lookup_user, users.lookup_group)
+    return config.parse(text, path, users.lookup_user, users.lookup_group, confinement)
 
 
 def cmd_check(path, out, err):
+    """Validate as the daemon would: started like this CLI was (suid root or not, with or
+    without no-new-privileges and capabilities), could it run every service's user?"""
     from zei.core import config as config_mod
+    from zei.shell import privileges
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, privileges.check_confinement())
     except config_mod.ConfigError as e:
         for p in e.problems:
             err.write(f"{p}\n")

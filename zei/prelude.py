@@ -9,7 +9,9 @@ and starts supervising; it has imported neither parser.
 
 Outcomes: {"mode": "exit", "code": N} (help, version or a usage error, already printed),
 {"mode": "cli"} (a command: PID 1 is just the CLI), {"mode": "daemon", "config_path",
-"socket", and one of "config" | "problems" | "unreadable" | "privileges"}.
+"socket" (the socket paths to try, in order: zei.shell.sockpath.for_daemon), and one of
+"config" | "problems" | "unreadable" | "privileges"}. Without privileges the config check
+is told so (Privileges.confinement): a service user zei cannot become is a problem.
 
 The one waitpid outside zei.shell.reaper is here: the child is PID 1's only child at that point.
 """
@@ -65,17 +67,37 @@ def _parse(argv, priv, priv_error):
         return {"mode": "exit", "code": cli.EXIT_USAGE}
     if any(args[c] for c in cli.COMMANDS):
         return {"mode": "cli"}
+    from zei.shell import sockpath
     msg = {"mode": "daemon", "config_path": os.path.abspath(args["--config"]),
-           "socket": os.path.abspath(cli.socket_path(args))}
+           "socket": sockpath.for_daemon(args["--socket"], priv is None or priv.root,
+                                         priv and priv.own[0], os.environ)}
     if priv is None:
         msg["privileges"] = priv_error
         return msg
+    command = [args["COMMAND"]] + args["ARG"] if args["--"] else None
     from zei.core import config, model
     try:
         with priv.as_app():
-            msg["config"] = model.to_json(cli.load_config(msg["config_path"]))
+            if command is not None and not _names_config(argv) and not os.path.exists(msg["config_path"]):
+                cfg = model.Config(path="(no config)", services=())   # zei -- CMD: tini's job only
+                msg["config_path"] = cfg.path
+            else:
+                cfg = cli.load_config(msg["config_path"], priv.confinement)
+        if command is not None:
+            who = (str(priv.app_uid), str(priv.app_gid)) if priv.cycling else (None, None)
+            cfg = model.with_command(cfg, command, *who)     # CMD runs as the container's USER
+        msg["config"] = model.to_json(cfg)
     except config.ConfigError as e:
         msg["problems"] = [str(p) for p in e.problems]
     except OSError as e:
         msg["unreadable"] = e.strerror or str(e)
     return msg
+
+
+def _names_config(argv):
+    """Whether the command line gives a config file (before `--`)."""
+    for arg in argv[:argv.index("--")] if "--" in argv else argv:
+        if arg in ("-c", "--config") or arg.startswith("--config=") or \
+                (arg.startswith("-c") and not arg.startswith("--")):
+            return True
+    return False

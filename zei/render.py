@@ -71,7 +71,7 @@ def render_status(services):
         if s.get("next_in") is not None:
             lines.append(f"  next start: in {fmt_duration(s['next_in'])}")
         lines.append(f"  command:    {' '.join(s['command'])}")
-        lines.append(f"  user:       {s['user']}" + (f" (group {s['group']})" if s.get("group") else ""))
+        lines.append(f"  user:       {_user(s)}" + (f" (group {s['group']})" if s.get("group") else ""))
         policy = s["restart"] + (f", max {s['max_restarts']}" if s.get("max_restarts") else "")
         if s.get("restart_delay_max"):
             policy += f", backoff {fmt_duration(s['restart_delay'])} to {fmt_duration(s['restart_delay_max'])}"
@@ -96,6 +96,13 @@ def render_status(services):
         lines += _health_lines(s)
         blocks.append("\n".join(lines))
     return "\n".join(blocks) + "\n"
+
+
+def _user(s):
+    """The configured user; without one, zei's own (named when the daemon says who it is)."""
+    if s.get("own_user"):
+        return f"{s['user']} (zei's own)"
+    return "zei's own user" if s.get("user") is None else s["user"]
 
 
 def _dependency(name, cond):

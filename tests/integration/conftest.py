@@ -46,15 +46,18 @@ def zei_env(extra=None):
 
 
 class ZeiProc:
-    def __init__(self, tmp, config_text, env=None, args=(), prefix=(), sock=None):
+    def __init__(self, tmp, config_text, env=None, args=(), prefix=(), sock=None, inner=()):
+        """prefix: before unshare; inner: between unshare and zei (`setpriv ...`, which then
+        execs zei as PID 1). sock=False: no --socket, zei (and .cli) pick the socket."""
         self.tmp = tmp
         self.config = tmp / "zei.yaml"
         self.config.write_text(config_text)
-        self.sock = sock or str(tmp / "run" / "zei.sock")
+        self.sock = None if sock is False else sock or str(tmp / "run" / "zei.sock")
         self.log_path = tmp / "zei.log"
         self.log_file = open(self.log_path, "wb")
+        sock_args = ["--socket", self.sock] if self.sock else []
         cmd = [*prefix, "unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child",
-               *zei_command(), "-c", str(self.config), "--socket", self.sock, *args]
+               *inner, *zei_command(), "-c", str(self.config), *sock_args, *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=zei_env(env), cwd=str(ROOT))
         self._host_pid = None
@@ -91,7 +94,8 @@ class ZeiProc:
         prefix = []
         if user is not None:
             prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
-        r = subprocess.run([*prefix, *zei_command(), "--socket", self.sock, "-c", str(self.config), *args],
+        sock_args = ["--socket", self.sock] if self.sock else []
+        r = subprocess.run([*prefix, *zei_command(), *sock_args, "-c", str(self.config), *args],
                            capture_output=True, text=True, env=zei_env(env), cwd=str(ROOT), timeout=60)
         if check and r.returncode != 0:
             raise AssertionError(f"zei {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")

@@ -24,16 +24,6 @@ services:
     z.wait_log(r"exiting with code 0")
 
 
-def test_not_pid1_refuses_with_commands(tmp_path):
-    import subprocess
-    from conftest import zei_command, zei_env
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("services:\n  a:\n    command: [sleep, '1']\n")
-    r = subprocess.run([*zei_command(), "-c", str(cfg)], capture_output=True, text=True, env=zei_env())
-    assert r.returncode == 2
-    assert "only as PID 1" in r.stderr and "restart SERVICE" in r.stderr
-
-
 def test_depends_on_order_and_oneshot_readiness(zei_run):
     z = zei_run(f"""
 services:

@@ -374,7 +374,7 @@ def test_defaults_of_every_option():
     web = cfg.service("web")
     assert (web.user, web.group, web.restart, web.max_restarts, web.restart_delay, web.oneshot,
             web.interval, web.depends_on, web.environment, web.working_dir, web.stdout, web.stderr,
-            web.json_logs) == ("root", None, "never", 0, 1.0, False, None, (), (), None, None, None, False)
+            web.json_logs) == (None, None, "never", 0, 1.0, False, None, (), (), None, None, None, False)
     assert (web.essential, web.success_exit_codes, web.stop_signal, web.stop_grace_period,
             web.restart_delay_max) == (False, (0,), 15, None, None)
     assert cfg.shutdown_timeout == 30.0

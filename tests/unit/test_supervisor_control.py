@@ -50,7 +50,7 @@ def test_list_and_status():
     web = payload["services"][0]
     assert web == {"name": "web", "state": RUNNING, "pid": 100, "uptime": 12.5, "since": 12.5,
                    "restarts": 0, "runs": 1, "last_exit": None, "reason": "", "next_in": None,
-                   "command": ["/bin/true"], "user": "root", "group": None, "restart": "always",
+                   "command": ["/bin/true"], "user": None, "group": None, "restart": "always",
                    "max_restarts": 3, "oneshot": False, "interval": None, "depends_on": [],
                    "failures": 0, "delay": None, "restart_delay": 1.0, "restart_delay_max": None,
                    "essential": False, "success_exit_codes": [0], "stop_signal": 15,

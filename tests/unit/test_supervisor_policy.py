@@ -74,7 +74,7 @@ def test_clean_exit_logs_at_info():
     shell = one(restart="never")
     out = shell.exit("svc", 0, at=1.5)
     assert messages(out) == [("info", "svc", "exited (exit code 0) after 1.500s")]
-    assert shell.sup.services["svc"].reason == "exited cleanly; restart policy never"
+    assert shell.sup.services["svc"].reason == "exited cleanly; not restarted (restart: never)"
 
 
 @pytest.mark.parametrize("max_restarts", [1, 2, 3])
@@ -177,7 +177,7 @@ def test_spawn_failure_with_never_fails_at_once():
     shell.fail_next_spawn["svc"] = "boom"
     shell.boot()
     assert sup.services["svc"].state == FAILED
-    assert sup.services["svc"].reason == "failed; restart policy never"
+    assert sup.services["svc"].reason == "not restarted (restart: never)"
 
 
 def test_backoff_timers_fire_in_deadline_order_and_only_when_due():

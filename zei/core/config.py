@@ -3,8 +3,9 @@
 How it works: the text is composed (PyYAML safe loader) into a node tree, which keeps the
 line of every key and value. We walk that tree ourselves instead of constructing Python
 objects first, so each problem can name `FILE:LINE: services.NAME.FIELD: problem (got X)`.
-Nothing here touches the system: user and group lookups arrive as a function argument, so
-the same code serves the daemon, `zei check` and the unit tests. The typed readers live in
+Nothing here touches the system: user and group lookups arrive as a function argument (and,
+when zei has no privileges, a zei.core.confinement.Confinement), so the same code serves the
+daemon, `zei check` and the unit tests. The typed readers live in
 zei.core.fields, those of healthcheck, ready and depends_on in zei.core.health_config.
 
 Invariants: `parse()` either returns a Config with no errors, or raises ConfigError holding
@@ -26,6 +27,7 @@ from zei.core.fields import (  # noqa: F401  (part of this module's interface)
     _label, _DURATION_RE,
 )
 from zei.core.health_config import HealthFields
+from zei.core import confinement as confinement_mod
 
 
 class _Checker(HealthFields):
@@ -182,7 +184,10 @@ class _Checker(HealthFields):
             self.bad(lines["restart_delay_max"], f"{where}.restart_delay_max",
                      f"must be at least restart_delay ({shown})", lines["restart_delay_max"])
 
+    confinement = None              # a zei.core.confinement.Confinement: zei has no privileges
+
     def identity(self, opts, lines, where):
+        before = len(self.problems)
         for field, kind, lookup in (("user", "uid", self.lookup_user), ("group", "gid", self.lookup_group)):
             value = opts.get(field)
             if value is None:
@@ -196,6 +201,11 @@ class _Checker(HealthFields):
                 continue
             if lookup(value) is None:
                 self.bad(lines[field], f"{where}.{field}", f"no such {field}", lines[field])
+        if len(self.problems) == before and self.confinement is not None:
+            found = confinement_mod.problem(self.confinement, opts.get("user"), opts.get("group"))
+            if found is not None:
+                field, message = found
+                self.bad(lines[field], f"{where}.{field}", message)
 
     def dependencies(self):
         for name, (node, deps, nodes) in self.deps.items():
@@ -275,8 +285,10 @@ def warnings(config):
     return out
 
 
-def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: True):
-    """Parse config text. lookup_user/lookup_group return None for unknown names.
+def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: True,
+          confinement=None):
+    """Parse config text. lookup_user/lookup_group return None for unknown names; a
+    `confinement` (zei without privileges) makes a user/group other than zei's own a problem.
 
     Returns a Config; raises ConfigError listing every problem."""
     lines = _Lines(text)
@@ -308,6 +320,7 @@ def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: T
         if loader is not None:
             loader.dispose()
     checker = _Checker(path, lookup_user, lookup_group, lines)
+    checker.confinement = confinement
     config = checker.document(root)
     if checker.problems:
         raise ConfigError(checker.problems)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from zei.core.actions import Reply
 
 
-def dispatch(sup, request, token, now, version="", pid=1):
+def dispatch(sup, request, token, now, version="", pid=1, own_user=None):
+    """The actions answering one request. `own_user`: who a service without `user` runs as
+    (zei's own user), shown in list/status rows as their `user` with `own_user: true`."""
     cmd = request["cmd"]
     if cmd == "ping":
         return [Reply(token, {"ok": True, "pid": pid, "version": version})]
@@ -18,7 +20,10 @@ def dispatch(sup, request, token, now, version="", pid=1):
         return [Reply(token, {"ok": False, "code": "unknown-service",
                               "error": f"unknown service {name!r}; known: {', '.join(sup.services)}"})]
     if cmd in ("list", "status"):
-        return [Reply(token, {"ok": True, "services": sup.status(now, name),
+        rows = sup.status(now, name)
+        if own_user is not None:
+            rows = [dict(r, user=own_user, own_user=True) if r.get("user") is None else r for r in rows]
+        return [Reply(token, {"ok": True, "services": rows,
                               "shutting_down": sup.shutting_down,
                               "shutdown_reason": sup.stopping.reason})]
     if cmd == "ready":

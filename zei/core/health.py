@@ -169,10 +169,10 @@ def why_not_ready(svc, now):
         return f"{name} has not completed successfully ({svc.state}" + \
             (f", {svc.reason}" if svc.reason else "") + (f", last: {_last(last)}" if last else "") + ")"
     if svc.state != RUNNING or not svc.execd:
-        extra = f": {svc.reason}" if svc.reason else ""
+        extra = f" ({svc.reason})" if svc.reason else ""
         if svc.state in (BACKOFF, SCHEDULED) and svc.deadline is not None:
             extra = f": next start in {span(max(0.0, round(svc.deadline - now, 3)))}"
-        return f"{name} is {svc.state}{extra}"
+        return f"{name} {_STATE_WORDS.get(svc.state, 'is ' + svc.state)}{extra}"
     h = svc.health
     if h is not None:
         if h.status == H_UNHEALTHY:
@@ -186,6 +186,10 @@ def why_not_ready(svc, now):
     if ready.notify:
         return f"{name} has not sent READY=1 yet (running for {waited})"
     return f"{name} has not logged a line matching {ready.log_line!r} yet (running for {waited})"
+
+
+_STATE_WORDS = {BACKOFF: "is waiting to restart", FAILED: "has failed", EXITED: "has exited",
+                BLOCKED: "is blocked", SCHEDULED: "is waiting for its next run"}
 
 
 def _last(last):

@@ -25,9 +25,9 @@ ServiceSpec = record("ServiceSpec", [
     "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
     "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
-    "healthcheck", "ready", "conditions",
+    "healthcheck", "ready", "conditions", "foreground",
 ], defaults=(
-    "root",      # user
+    None,        # user: None = zei's own user (root when zei holds root)
     None,        # group: None = the user's primary group
     "never",     # restart
     0,           # max_restarts: 0 = unlimited
@@ -49,7 +49,10 @@ ServiceSpec = record("ServiceSpec", [
     None,        # healthcheck: a Healthcheck, or None (none, or disabled)
     None,        # ready: a Ready, or None (ready once running)
     (),          # conditions: ((dependency, condition, required), ...), one per depends_on name
+    False,       # foreground: command mode's `main`: zei's stdin/stdout/stderr (and its terminal)
 ), doc="One service's options, validated.")
+
+MAIN = "main"               # the service that runs COMMAND in command mode (`zei -- COMMAND`)
 
 # depends_on conditions, compose's names. The short list means service_started.
 STARTED, HEALTHY, COMPLETED = "service_started", "service_healthy", "service_completed_successfully"
@@ -86,9 +89,10 @@ def span(seconds):
     return f"{seconds:g}s"
 
 
-class Config(record("Config", "path services shutdown_timeout version",
-                    defaults=(DEFAULT_SHUTDOWN_TIMEOUT, "1.0"))):
-    """A whole validated config; `services` in file order."""
+class Config(record("Config", "path services shutdown_timeout version command",
+                    defaults=(DEFAULT_SHUTDOWN_TIMEOUT, "1.0", False))):
+    """A whole validated config; `services` in file order. `command`: command mode, whose
+    last service is `main` (with_command)."""
     __slots__ = ()
 
     def service(self, name):
@@ -154,10 +158,27 @@ def numeric_id(text):
     return int(digits)
 
 
+def with_command(config, argv, user=None, group=None):
+    """Command mode (`zei -- COMMAND [ARG...]`): COMMAND becomes the essential service
+    `main`, with zei's own stdin, stdout and stderr (and its terminal), started once every
+    other service is ready; zei exits with its code. Raises ConfigError if the config has a
+    service named main already. user/group: who runs it (default: ServiceSpec's)."""
+    clash = config.service(MAIN)
+    if clash is not None:
+        raise ConfigError([Problem(clash.line, f"services.{MAIN}", "command mode (zei -- COMMAND) "
+                                   "runs COMMAND as the service 'main'; rename this one", config.path)])
+    others = tuple(s.name for s in config.services)
+    who = {"user": user, "group": group} if user is not None else {}
+    main = ServiceSpec(name=MAIN, command=tuple(argv), essential=True, restart="never", **who,
+                       stdout="/dev/stdout", stderr="/dev/stderr", foreground=True,
+                       depends_on=others, conditions=tuple((n, HEALTHY, True) for n in others))
+    return config._replace(services=config.services + (main,), command=True)
+
+
 def to_json(config):
     """A Config as JSON-ready data (lists for tuples)."""
     return {"path": config.path, "shutdown_timeout": config.shutdown_timeout,
-            "version": config.version,
+            "version": config.version, "command": config.command,
             "services": [dict(s._asdict(), command=list(s.command), depends_on=list(s.depends_on),
                               environment=[list(kv) for kv in s.environment],
                               success_exit_codes=list(s.success_exit_codes),
@@ -181,4 +202,4 @@ def from_json(data):
                                         conditions=tuple(tuple(c) for c in s["conditions"])))
                      for s in data["services"])
     return Config(path=data["path"], services=services, shutdown_timeout=data["shutdown_timeout"],
-                  version=data["version"])
+                  version=data["version"], command=data.get("command", False))

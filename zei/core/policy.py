@@ -83,8 +83,8 @@ def after_run(svc, ok, ran, span):
     if spec.interval is not None:
         return Next("scheduled", spec.interval, "info", f"next run in {span(spec.interval)}")
     if ok:
-        return Next("exited", reason="exited cleanly; restart policy " + spec.restart)
-    return Next("failed", reason="failed; restart policy " + spec.restart)
+        return Next("exited", reason="exited cleanly; not restarted (restart: " + spec.restart + ")")
+    return Next("failed", reason="not restarted (restart: " + spec.restart + ")")
 
 
 def dependencies(svc, deps):

@@ -44,7 +44,7 @@ class Service:
     __slots__ = ("spec", "state", "pid", "started_at", "changed_at", "restarts", "runs", "last_exit",
                  "deadline", "reason", "succeeded", "then_start", "waiters", "term_sent", "execd",
                  "failures", "delay", "health", "ready_seen", "ready_deadline", "notify_status",
-                 "stop_for")
+                 "stop_for", "stop_with")
 
     def __init__(self, spec):
         self.spec = spec
@@ -69,6 +69,7 @@ class Service:
         self.ready_deadline = None   # ready.timeout: not ready by then is a failed start
         self.notify_status = None    # the last STATUS= it sent on its notify socket
         self.stop_for = None         # stopping because it is "unhealthy" or "not-ready"
+        self.stop_with = None        # a signal that replaces stop_signal (command mode's main)
 
     @property
     def name(self):

@@ -9,12 +9,15 @@ everything left gets SIGKILL, and KILL_GRACE_AFTER_DEADLINE later zei exits what
 zei exits as soon as no child is left (the shell reports no_children()).
 
 Exit code: when an essential service ended and caused the shutdown, its code
-(zei.core.policy.exit_code); otherwise 0 if every process stopped on its own signal and 1
-if any needed SIGKILL.
+(zei.core.policy.exit_code); in command mode, `main`'s code once it has run (143 when the
+SIGTERM zei passed on ended it, as tini gives); otherwise 0 if every process stopped on its
+own signal and 1 if any needed SIGKILL.
 """
 from __future__ import annotations
 
+from zei.core import policy
 from zei.core.actions import Exit, Kill, KillAll, Log
+from zei.core.model import MAIN
 from zei.core.service import SIGKILL, SIGTERM, span
 KILL_GRACE_AFTER_DEADLINE = 2.0   # how long to wait for SIGKILLed processes before exiting anyway
 
@@ -63,7 +66,7 @@ class Shutdown:
         out = []
         if self.hard_deadline is not None and now >= self.hard_deadline:
             if self.exit_code is None:
-                self.exit_code = self._code(killed=True)
+                self.exit_code = self._code(sup, killed=True)
                 out.append(Log("error", "zei", "processes survived SIGKILL; exiting anyway"))
                 out.append(Exit(self.exit_code))
             return out
@@ -87,7 +90,7 @@ class Shutdown:
             return []
         if not self.orphans_termed and not self.forced:
             return []          # the orphan TERM is issued in progress(); wait for it
-        self.exit_code = self._code(self.killed)
+        self.exit_code = self._code(sup, self.killed)
         return [Log("info", "zei", "all processes stopped; exiting with code %d" % self.exit_code),
                 Exit(self.exit_code)]
 
@@ -98,7 +101,9 @@ class Shutdown:
             [self.deadline] + [s.deadline for s in sup.alive() if s.deadline is not None]
         return min(t for t in times if t is not None)
 
-    def _code(self, killed):
+    def _code(self, sup, killed):
         if self.code is not None:
             return self.code
+        if sup.config.command and sup.services[MAIN].last_exit:
+            return policy.exit_code(sup.services[MAIN])
         return 1 if killed else 0

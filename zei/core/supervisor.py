@@ -38,7 +38,7 @@ from __future__ import annotations
 from zei.core import policy
 from zei.core import health as H
 from zei.core.actions import Kill, Log, NotifyUp, Spawn
-from zei.core.model import STARTED, dependency_order
+from zei.core.model import MAIN, STARTED, dependency_order
 from zei.core.readiness import Readiness
 from zei.core.requests import Requests
 from zei.core.shutdown import KILL_GRACE_AFTER_DEADLINE, Shutdown  # noqa: F401  (re-exported)
@@ -50,6 +50,7 @@ from zei.core.service import (  # noqa: F401  (the states and words are the supe
 
 FORWARDED = (SIGHUP, SIGUSR1, SIGUSR2)
 SHUTDOWN_SIGNALS = (SIGTERM, SIGINT, SIGQUIT)
+SIGCHLD = 17
 ALL_INTENTS = ("start", "restart", "stop")
 
 
@@ -201,7 +202,15 @@ class Supervisor(Requests, Readiness):
         if sig in SHUTDOWN_SIGNALS:
             if self.shutting_down:
                 return [Log("warn", "zei", f"received {signal_name(sig)} again; shutdown already in progress")]
+            if self.config.command:          # as tini: main gets the very signal zei got
+                self.services[MAIN].stop_with = sig
             return self.shutdown(now, f"received {signal_name(sig)}")
+        if self.config.command and sig != SIGCHLD:   # command mode: every other signal is main's
+            main = self.services[MAIN]
+            if main.pid is None or not main.execd:
+                return [Log("info", "zei", f"received {signal_name(sig)}; main is not running ({main.state})")]
+            return [Log("debug", "zei", f"received {signal_name(sig)}; forwarding to main"),
+                    Kill(MAIN, main.pid, sig)]
         if sig in FORWARDED:             # to programs, not to children that have not exec'd
             alive = [s for s in self.alive() if s.execd]
             out = [Log("info", "zei", f"received {signal_name(sig)}; forwarding to "
@@ -268,7 +277,7 @@ class Supervisor(Requests, Readiness):
         grace = svc.spec.stop_grace_period
         svc.deadline = now + (grace if grace is not None else self.config.shutdown_timeout)
         svc.term_sent = True
-        sig = svc.spec.stop_signal
+        sig = svc.stop_with or svc.spec.stop_signal
         return [Log("info", svc.name, f"sending {signal_name(sig)} (pid {svc.pid})"),
                 Kill(svc.name, svc.pid, sig)]
 

@@ -6,8 +6,7 @@ import socket
 import time
 
 from zei.core import protocol
-
-DEFAULT_SOCKET = "/run/zei/zei.sock"
+from zei.shell.sockpath import DEFAULT as DEFAULT_SOCKET  # noqa: F401  (the rule: zei.shell.sockpath)
 
 
 class NoDaemon(Exception):

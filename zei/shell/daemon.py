@@ -51,8 +51,13 @@ class Daemon:
         self.starting_pid = {}           # pid -> Starting
         self.out_fd = None               # zei's stdout while polled for room (zei.shell.sink)
         self.exit_code = None
-        self.sig = signals.SignalPipe()
+        self.sig = signals.SignalPipe(forward_all=cfg.command)
         self.poller.register(self.sig.rfd, POLL_IN)
+        self.pid1 = os.getpid() == 1
+        self.tty = cfg.command and os.isatty(0)      # main gets the terminal
+        self.parent = None                   # a pidfd of zei's parent when it is not PID 1
+        if not self.pid1:
+            self.parent = _watch_parent(self.poller)
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.base_env = dict(os.environ)
         self.health = readiness.Readiness(self, cfg, self.base_env)   # takes NOTIFY_SOCKET out
@@ -126,6 +131,10 @@ class Daemon:
             self.resolve_start(self.starting[fd])
         elif fd == self.out_fd:
             self.out.flush()
+        elif fd == self.parent:
+            self.poller.unregister(fd)
+            self.parent = None
+            self.execute(self.sup.shutdown(time.monotonic(), "zei's parent process exited"))
         elif self.health.owns(fd):
             self.health.on_ready(fd, ev, now)
         elif self.server is not None:
@@ -188,7 +197,11 @@ class Daemon:
         elif kind is A.Kill:
             self.kill(-action.pid, action.sig)
         elif kind is A.KillAll:
-            self.kill(-1, action.sig)
+            if self.pid1:
+                self.kill(-1, action.sig)
+            else:                            # never kill(-1) outside zei's own namespace
+                for pid in reaper.descendants():
+                    self.kill(pid, action.sig)
         elif kind is A.Reply:
             if self.server is not None:
                 self.server.reply(action.token, action.payload)
@@ -222,7 +235,7 @@ class Daemon:
 
     def _start_service(self, spec, now):
         try:
-            ident = users.resolve(spec.user, spec.group)
+            ident = self.priv.identity(spec.user, spec.group)    # None: zei's own user
         except users.UnknownUser as e:
             return self.sup.spawn_failed(spec.name, f"credentials: {e}", now)
         env = self.service_env(spec, ident)
@@ -233,7 +246,8 @@ class Daemon:
             out = self.output_target(spec, "stdout", spec.stdout, passed, pipes)
             err = self.output_target(spec, "stderr", spec.stderr, passed, pipes)
             with self.priv.elevated():
-                pid, status_fd = spawn.spawn(argv, env, ident, spec.working_dir, out, err, self.devnull)
+                pid, status_fd = spawn.spawn(argv, env, ident, spec.working_dir, out, err, self.devnull,
+                                             spec.foreground, spec.foreground and self.tty)
         except spawn.SpawnError as e:
             for p in pipes:
                 self.capture.close(p)
@@ -303,7 +317,8 @@ class Daemon:
     def handle_request(self, request, token):
         from zei.core import control
         try:
-            todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(), os.getpid())
+            todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(), os.getpid(),
+                                    self.priv.own_user)
         except Exception as e:            # every request gets a reply, even this one
             self.internal_error(f"while handling {request.get('cmd')!r}")
             todo = [A.Reply(token, {"ok": False, "code": "internal",
@@ -319,6 +334,24 @@ class Daemon:
             self.server.close()
         self.out.flush()
         self.out.sink.drain(EXIT_DRAIN)
+
+
+def _watch_parent(poller):
+    """A pidfd of zei's parent, polled: readable once it has exited (tini -p's job). None
+    when the parent is outside zei's PID namespace (getppid() is 0) or already gone."""
+    ppid = os.getppid()
+    if ppid <= 1:
+        return None
+    try:
+        fd = os.pidfd_open(ppid)
+    except OSError:
+        return None
+    if os.getppid() != ppid:                 # it died before the pidfd was open
+        os.close(fd)
+        return None
+    os.set_inheritable(fd, False)
+    poller.register(fd, POLL_IN)
+    return fd
 
 
 def _earliest(a, b):
@@ -355,6 +388,16 @@ def main(start, priv):
         return EXIT_SYSTEM
     out.event("info", "zei", f"zei {_version()} as PID {os.getpid()}; config {path}; "
                              f"{priv.description}")
+    if os.getpid() != 1:
+        sub = start.get("subreaper")
+        out.event("info" if sub is True else "warn", "zei",
+                  "not PID 1: a child subreaper (orphans of the services are reaped here; "
+                  "shutdown signals only zei's own descendants)" if sub is True else
+                  f"not PID 1, and not a child subreaper ({sub}): orphans of the services go "
+                  "to PID 1 and zei cannot reap them")
+    if start.get("untrusted"):
+        out.event("warn", "zei", f"not PID 1 and the config is not root's alone ({start['untrusted']}): "
+                                 "running without the suid bit's privileges")
     return daemon.run()
 
 

@@ -9,14 +9,31 @@ uid while idle. `elevated()` takes root back only around fork and kill, then par
 Started as plain root with no app identity asked for, there is nothing to park: every call
 here is a no-op and zei simply runs as root.
 
-The CLI never uses this class: it calls drop_to_caller() first thing (see zei.cli).
+Without privileges — no-new-privileges set (the suid bit is ignored), the capabilities
+CAP_SETUID/CAP_SETGID/CAP_KILL dropped, or not root and not suid root — zei cannot change
+credentials: situation() says so (from geteuid and /proc/self/status: NoNewPrivs, CapEff),
+every call here is a no-op, services run as zei's own uid and gid with its own groups
+(identity()), and the config check gets a zei.core.confinement.Confinement (confinement()).
+A suid-root start whose capabilities are gone (euid 0 and nothing root could do) drops to
+the real ids for good: that is the user the container was started as.
+
+The CLI never uses this class: it calls drop_to_caller() first thing (see zei.cli), which
+remembers the situation it started in so that `zei check` judges as the daemon would.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 
+from zei.core.confinement import Confinement
+from zei.core.records import record
 from zei.shell import users
+
+CAPABILITIES = ((7, "CAP_SETUID"), (6, "CAP_SETGID"), (5, "CAP_KILL"))   # what switching needs
+
+Situation = record("Situation", "uid gid why", doc="The uid/gid zei runs with, and why it has "
+                   "no privileges (None: it has them).")
 
 
 class PrivilegeError(Exception):
@@ -24,18 +41,30 @@ class PrivilegeError(Exception):
 
 
 class Privileges:
-    def __init__(self, environ=None):
+    def __init__(self, environ=None, status=None):
         environ = os.environ if environ is None else environ
+        found = situation(status)
         ruid, euid, _ = os.getresuid()
         rgid, egid, _ = os.getresgid()
-        self.root = euid == 0
+        if found.why is not None and euid == 0 and ruid != 0:
+            # suid root without the capabilities: be the user who started it, for good
+            os.setresgid(rgid, rgid, rgid)
+            os.setresuid(ruid, ruid, ruid)
+            euid, egid = ruid, rgid
+        self.why = found.why                    # None, or why zei cannot switch credentials
+        self.root = euid == 0 and self.why is None
+        self.own = (euid, egid)                 # without root: the only identity for services
         self.app_uid = None
         self.app_gid = None
         want_user = environ.get("ZEI_APP_USER")
         want_group = environ.get("ZEI_APP_GROUP")
         if want_user:
-            if users.lookup_user(want_user) is None:
+            entry = users.lookup_user(want_user)
+            if entry is None:
                 raise PrivilegeError(f"ZEI_APP_USER: no such user {want_user!r}")
+            if not self.root and getattr(entry, "pw_uid", None) != euid and getattr(entry, "uid", None) != euid:
+                raise PrivilegeError(f"ZEI_APP_USER: zei runs as uid {euid} without privileges "
+                                     f"({self.why}); it cannot take on {want_user!r}")
             _check_group(want_group)
             try:
                 ident = users.resolve(want_user, want_group or None)
@@ -63,7 +92,40 @@ class Privileges:
     def description(self):
         if self.cycling:
             return f"app identity uid {self.app_uid} gid {self.app_gid}; root only around spawn and kill"
-        return "running as root" if self.root else f"running as uid {os.geteuid()} without root"
+        if self.root:
+            return "running as root"
+        return f"running as uid {self.own[0]} without privileges ({self.why}): services run as uid " \
+               f"{self.own[0]} gid {self.own[1]} only"
+
+    @property
+    def confinement(self):
+        """For the config check: None with privileges, else what zei is limited to."""
+        return confinement(Situation(self.own[0], self.own[1], self.why))
+
+    @property
+    def own_user(self):
+        """The user a service without `user` runs as, as `zei status` shows it."""
+        return "root" if self.root else _name(self.own[0])
+
+    def identity(self, user, group=None):
+        """The users.Identity a service with this user/group (None: zei's own) runs as.
+        Raises users.UnknownUser. Without privileges, zei's own uid and gid keep zei's own
+        supplementary groups: setgroups is not allowed, and the spawned child skips it."""
+        if self.root:
+            return users.resolve("root" if user is None else user, group)
+        uid, gid = self.own
+        if user is None:
+            if group is not None:
+                gid = users.lookup_group(group)
+                if gid is None:
+                    raise users.UnknownUser(f"no such group {group!r}")
+            entry = users.lookup_user(str(uid))
+            home = getattr(entry, "pw_dir", None) or "/"
+            return users.Identity(_name(uid), uid, gid, tuple(os.getgroups()), home)
+        ident = users.resolve(user, group)
+        if (ident.uid, ident.gid) == (uid, gid):
+            ident = ident._replace(groups=tuple(os.getgroups()))
+        return ident
 
     def prepare_root(self):
         """Before parking: real and saved ids root, so root can be taken back later."""
@@ -133,11 +195,108 @@ def _check_group(name):
     return gid
 
 
+# ---- without privileges ------------------------------------------------------------------
+
+def read_status(path="/proc/self/status"):
+    """(NoNewPrivs, CapEff) of this process; (0, None) where /proc cannot tell."""
+    nnp, caps = 0, None
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                key, _, value = line.partition(b":")
+                if key == b"NoNewPrivs":
+                    nnp = int(value)
+                elif key == b"CapEff":
+                    caps = int(value, 16)
+    except (OSError, ValueError):
+        return 0, None
+    return nnp, caps
+
+
+def binary_suid_root(path="/proc/self/exe"):
+    """(installed suid root, on a file system mounted nosuid) of the running binary."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False, False
+    if st.st_uid != 0 or not st.st_mode & stat.S_ISUID:
+        return False, False
+    try:
+        return True, bool(os.statvfs(path).f_flag & os.ST_NOSUID)
+    except OSError:
+        return True, False
+
+
+def why_unprivileged(euid, nnp, caps, suid_root=False, nosuid=False):
+    """Why zei cannot switch credentials, or None when it can (pure: the facts are given).
+
+    euid 0 needs CAP_SETUID, CAP_SETGID and CAP_KILL (caps None: unknown, assumed there);
+    any other euid cannot switch at all, and the reason is what kept the suid bit from
+    acting, or that there is none."""
+    if euid == 0:
+        missing = [name for bit, name in CAPABILITIES if caps is not None and not caps >> bit & 1]
+        return f"capabilities dropped: no {', '.join(missing)}" if missing else None
+    if suid_root:
+        if nnp:
+            return "no-new-privileges is set"
+        return "its file system is mounted nosuid" if nosuid else "its suid bit did not take effect"
+    return "its binary is not suid root" + (", and no-new-privileges is set" if nnp else "")
+
+
+def situation(status=None):
+    """Who zei runs as and whether it can run services as anyone else, from this process."""
+    ruid, euid, _ = os.getresuid()
+    rgid, egid, _ = os.getresgid()
+    nnp, caps = read_status() if status is None else status
+    suid_root, nosuid = binary_suid_root() if euid != 0 else (False, False)
+    why = why_unprivileged(euid, nnp, caps, suid_root, nosuid)
+    if why is not None and euid != 0 and _started is not None and _started.why is None:
+        why = "it gave up root at start-up"        # drop_to_caller() before a daemon (not PID 1)
+    if why is not None and euid == 0 and ruid != 0:
+        return Situation(ruid, rgid, why)           # Privileges() drops to the real ids
+    return Situation(euid, egid, why)
+
+
+def confinement(found):
+    """The zei.core.confinement.Confinement of a Situation, or None when it has privileges."""
+    if found.why is None:
+        return None
+    own_uid, own_gid = found.uid, found.gid
+
+    def ids(user, group):
+        if user is None:
+            gid = own_gid if group is None else users.lookup_group(group)
+            return None if gid is None else (own_uid, gid)
+        try:
+            ident = users.resolve(user, group)
+        except users.UnknownUser:
+            return None
+        return ident.uid, ident.gid
+    return Confinement(own_uid, own_gid, found.why, ids)
+
+
+_started = None          # the Situation the CLI started in, before drop_to_caller()
+
+
+def check_confinement():
+    """For `zei check`: what a daemon started as this CLI was would be limited to. The
+    situation is the one before drop_to_caller(): a suid-root binary without
+    no-new-privileges (euid 0, capabilities there) can run services as anyone."""
+    return confinement(_started or situation())
+
+
+def _name(uid):
+    entry = users.lookup_user(str(uid))
+    return getattr(entry, "pw_name", None) or str(uid)
+
+
 def drop_to_caller():
     """For every CLI path of the suid binary: become the real caller, for good."""
+    global _started
+    _started = situation()
     ruid, gid = os.getuid(), os.getgid()
     if os.geteuid() == 0 or os.getegid() != gid:
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and _started.why is None:   # without CAP_SETGID: the caller's groups
             os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(ruid, ruid, ruid)

@@ -101,7 +101,7 @@ class Readiness:
             self.probes.start(name, seq, check, now)
             return
         try:
-            ident = users.resolve(spec.user, spec.group)
+            ident = self.daemon.priv.identity(spec.user, spec.group)
         except users.UnknownUser as e:
             self.on_result(name, seq, False, {"error": f"credentials: {e}", "duration": 0.0})
             return

@@ -23,3 +23,29 @@ def reap():
             exits.append((pid, None, os.WTERMSIG(status)))
         elif os.WIFEXITED(status):
             exits.append((pid, os.WEXITSTATUS(status), None))
+
+
+def descendants(root=None):
+    """Every living descendant of `root` (default: zei), from the kernel's per-thread
+    `children` lists in /proc. What zei signals for "everything" when it is not PID 1: as
+    a child subreaper, orphans of its services are its children, and kill(-1) would reach
+    every process the user can signal outside zei's tree."""
+    root = os.getpid() if root is None else root
+    seen, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    kids = f.read().split()
+            except OSError:
+                continue
+            for kid in map(int, kids):
+                if kid not in seen and kid != root:
+                    seen.add(kid)
+                    todo.append(kid)
+    return sorted(seen)

@@ -31,7 +31,9 @@ Invariants:
 
 Authorisation: the peer's credentials (SO_PEERCRED) must be root or the app identity's uid.
 Anyone else gets {"ok": false, "error": "permission denied ..."} and a log line. The socket
-and its directory are set up by zei.shell.sockdir (owner and mode checks, no symlinks followed).
+and its directory are set up by zei.shell.sockdir (owner and mode checks, no symlinks followed),
+at the first of the paths zei.shell.sockpath gives that works (without root: /run/zei, else
+the fallback); one log line says which.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ import struct
 import time
 
 from zei.core import protocol
-from zei.shell.sockdir import SocketFile
+from zei.shell.sockdir import SocketFile, SocketSetupError
 
 IDLE_TIMEOUT = 10.0
 MAX_CLIENTS = 64
@@ -77,7 +79,6 @@ class Conn:
 
 class Server:
     def __init__(self, path, poller, privileges, out, handler):
-        self.path = path
         self.poller = poller
         self.out = out
         self.handler = handler
@@ -88,7 +89,8 @@ class Server:
         self.backlog = {}         # Conns with requests buffered and allowed to be worked off
         self.served = set()       # Conns worked on during this wakeup
         self.working = None       # the Conn whose requests are being handed out right now
-        self.file = SocketFile(path, privileges)
+        self.file = _open(path, privileges, out)
+        self.path = self.file.path
         self.sock = self.file.sock
         self.fd = self.sock.fileno()
         poller.register(self.fd, POLL_IN)
@@ -335,3 +337,21 @@ def _refuse(sock, payload):
     except OSError:
         pass
     sock.close()
+
+
+def _open(paths, privileges, out):
+    """The SocketFile at the first of `paths` (one path, or the list to try) that works."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    failed = []
+    for path in paths:
+        try:
+            sock = SocketFile(path, privileges)
+        except SocketSetupError as e:
+            failed.append(e)
+            continue
+        why = f" (the fallback: {failed[0]})" if failed else ""
+        out.event("info", "zei", f"control socket {sock.path}{why}")
+        return sock
+    if len(failed) == 1:
+        raise failed[0]
+    raise SocketSetupError(f"{failed[0]}; and the fallback: {failed[-1]}")

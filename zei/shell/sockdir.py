@@ -208,7 +208,22 @@ class SocketFile:
             raise SocketSetupError(f"{self.path} exists and is not a socket; refusing to replace it")
         if st.st_uid not in self.trusted:
             raise SocketSetupError(f"{self.path} is a socket of uid {st.st_uid}; refusing to replace it")
+        if self._answers():
+            raise SocketSetupError(f"another zei is running on {self.path}; use --socket (or "
+                                   "ZEI_SOCKET) to give this one its own")
         os.unlink(self.name, dir_fd=self.dir_fd)          # a stale socket of an earlier run
+
+    def _answers(self):
+        """Whether a daemon listens on the socket already (a second zei must not take it)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fchdir(self.dir_fd)                  # connect() has no *at form either
+            return sock.connect_ex(self.name) in (0, errno.EAGAIN, errno.EINPROGRESS)
+        finally:
+            os.fchdir(cwd)
+            os.close(cwd)
+            sock.close()
 
     def _bind(self, backlog):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)

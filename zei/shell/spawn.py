@@ -2,7 +2,8 @@
 
 Child path, in order: default signal dispositions and no wakeup fd, then an empty signal mask,
 setsid (own session and process group), stdin from /dev/null and the output descriptors on
-1 and 2, every other descriptor closed, setgroups -> setresgid -> setresuid, then — as the
+1 and 2, every other descriptor closed, setgroups -> setresgid -> setresuid (each skipped
+when it would change nothing: zei without privileges runs services as itself), then — as the
 service's user — open the output files the config names, chdir, execve of each candidate
 path (PATH search like execvp: the first error other than ENOENT wins). Any failure is
 written as "STEP:ERRNO" to a close-on-exec pipe and the child _exit(127)s.
@@ -15,6 +16,12 @@ signal like any other. The dead child of a failed spawn is left for the reaper.
 
 The parent blocks all signals across fork so that a signal cannot run zei's handler in the
 child (it would write to zei's wakeup pipe).
+
+Command mode's `main` (`foreground`) differs in three ways: it keeps zei's stdin, it gets a
+process group of its own in zei's session instead of a session (setpgid, not setsid: it
+must keep zei's controlling terminal), and when stdin is a terminal it becomes the
+terminal's foreground process group (tcsetpgrp, with SIGTTOU ignored for that one call), so
+Ctrl-C and Ctrl-Z reach it and not zei.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from zei.shell import signals
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _ALL = frozenset(int(s) for s in signal.valid_signals())
+_SIG_DFL, _SIG_IGN, _TTOU = int(signal.SIG_DFL), int(signal.SIG_IGN), int(signal.SIGTTOU)
 _BLOCK, _SETMASK = int(signal.SIG_BLOCK), int(signal.SIG_SETMASK)
 
 
@@ -61,9 +69,10 @@ def candidates(program, path):
     return [os.path.join(d or ".", program) for d in (path or DEFAULT_PATH).split(":")]
 
 
-def spawn(argv, env, ident, cwd, stdout, stderr, devnull_fd):
+def spawn(argv, env, ident, cwd, stdout, stderr, devnull_fd, foreground=False, tty=False):
     """Fork; returns (pid, status fd) or raises SpawnError. stdout/stderr: a descriptor to
-    pass, or an absolute path the child opens (append, create 0644) as the service's user."""
+    pass, or an absolute path the child opens (append, create 0644) as the service's user.
+    foreground: zei's stdin and a process group in zei's session; tty: and the terminal."""
     try:
         progs = [os.fsencode(p) for p in candidates(argv[0], env.get("PATH"))]
         argv_b = [os.fsencode(a) for a in argv]
@@ -84,7 +93,13 @@ def spawn(argv, env, ident, cwd, stdout, stderr, devnull_fd):
         os.close(wfd)
         raise SpawnError("fork", e.errno or 0) from None
     if pid == 0:                                      # child: never returns
-        _child(argv_b, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wfd)
+        _child(argv_b, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wfd,
+               foreground, tty)
+    if foreground:                   # both sides set the group: no window without it
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
     _signal.pthread_sigmask(_SETMASK, old_mask)
     os.close(wfd)
     os.set_blocking(rfd, False)
@@ -126,29 +141,47 @@ class Status:
             pass
 
 
-def _child(argv, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wfd):
+def _child(argv, env_b, progs, ident, cwd, stdout, stderr, paths, devnull_fd, wfd,
+           foreground=False, tty=False):
     step = "signals"
     try:
         signals.reset_in_child()
+        if foreground:
+            step = "setpgid"
+            os.setpgid(0, 0)
+            if tty:
+                step = "tcsetpgrp"
+                _signal.signal(_TTOU, _SIG_IGN)  # we are not in the foreground yet
+                try:
+                    os.tcsetpgrp(0, os.getpid())
+                except OSError:
+                    pass                        # not our controlling terminal: run without it
+                _signal.signal(_TTOU, _SIG_DFL)
+        else:
+            step = "setsid"
+            os.setsid()
         _signal.pthread_sigmask(_SETMASK, ())   # defaults now: a stop's SIGTERM works even before exec
-        step = "setsid"
-        os.setsid()
         step = "stdio"
         # Move sources above 2 first so dup2 onto 0..2 cannot clobber one another; a stream
         # that goes to a file gets /dev/null until the file is opened below, as the user.
-        src = [os.dup(devnull_fd)] + [os.dup(devnull_fd if p else fd) for p, fd in
-                                       zip(paths, (stdout, stderr))]
+        src = [os.dup(0 if foreground else devnull_fd)] + [os.dup(devnull_fd if p else fd) for p, fd in
+                                                           zip(paths, (stdout, stderr))]
         for target, fd in enumerate(src):
             os.dup2(fd, target, inheritable=True)
         step = "close_fds"
         os.closerange(3, wfd)
         os.closerange(wfd + 1, 1 << 20)
+        # Each call only when it changes something: without privileges (zei's own user)
+        # they would all fail with EPERM, though they would change nothing.
         step = "setgroups"
-        os.setgroups(list(ident.groups))
+        if set(os.getgroups()) != set(ident.groups):
+            os.setgroups(list(ident.groups))
         step = "setgid"
-        os.setresgid(ident.gid, ident.gid, ident.gid)
+        if os.getresgid() != (ident.gid,) * 3:
+            os.setresgid(ident.gid, ident.gid, ident.gid)
         step = "setuid"
-        os.setresuid(ident.uid, ident.uid, ident.uid)
+        if os.getresuid() != (ident.uid,) * 3:
+            os.setresuid(ident.uid, ident.uid, ident.uid)
         for target, (step, path) in enumerate(zip(("stdout", "stderr"), paths), 1):
             if path:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOCTTY, 0o644)
