@@ -22,7 +22,7 @@ import time
 
 from zei.core import actions as A
 from zei.core import model
-from zei.shell import capture, logs, reaper, readiness, signals, spawn, users
+from zei.shell import capture, logs, reaper, readiness, signals, spawn, subreaper, users
 from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
@@ -57,7 +57,7 @@ class Daemon:
         self.tty = cfg.command and os.isatty(0)      # main gets the terminal
         self.parent = None                   # a pidfd of zei's parent when it is not PID 1
         if not self.pid1:
-            self.parent = _watch_parent(self.poller)
+            self.parent = subreaper.watch_parent(self.poller, POLL_IN)
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.base_env = dict(os.environ)
         self.health = readiness.Readiness(self, cfg, self.base_env)   # takes NOTIFY_SOCKET out
@@ -334,24 +334,6 @@ class Daemon:
             self.server.close()
         self.out.flush()
         self.out.sink.drain(EXIT_DRAIN)
-
-
-def _watch_parent(poller):
-    """A pidfd of zei's parent, polled: readable once it has exited (tini -p's job). None
-    when the parent is outside zei's PID namespace (getppid() is 0) or already gone."""
-    ppid = os.getppid()
-    if ppid <= 1:
-        return None
-    try:
-        fd = os.pidfd_open(ppid)
-    except OSError:
-        return None
-    if os.getppid() != ppid:                 # it died before the pidfd was open
-        os.close(fd)
-        return None
-    os.set_inheritable(fd, False)
-    poller.register(fd, POLL_IN)
-    return fd
 
 
 def _earliest(a, b):

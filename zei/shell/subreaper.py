@@ -9,6 +9,9 @@ The standard library has no prctl(). The frozen binary makes the call in its C s
 guard (build/zei_env_guard.c), before Python starts, and leaves the outcome in the
 environment variable __ZEI_SUBREAPER ("1", or the error); the source tree makes the call
 through ctypes — the one use of ctypes in zei's runtime.
+
+watch_parent() is the other half of not being PID 1: a polled pidfd of zei's parent, so
+that zei shuts down gracefully when a launcher that does not wait for it dies.
 """
 from __future__ import annotations
 
@@ -29,3 +32,21 @@ def become():
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         return f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}"
     return True
+
+
+def watch_parent(poller, events):
+    """A pidfd of zei's parent, polled: readable once it has exited (tini -p's job). None
+    when the parent is outside zei's PID namespace (getppid() is 0) or already gone."""
+    ppid = os.getppid()
+    if ppid <= 1:
+        return None
+    try:
+        fd = os.pidfd_open(ppid)
+    except OSError:
+        return None
+    if os.getppid() != ppid:                 # it died before the pidfd was open
+        os.close(fd)
+        return None
+    os.set_inheritable(fd, False)
+    poller.register(fd, events)
+    return fd
