@@ -170,10 +170,11 @@ def load_config(path, confinement=None):
     """Read and validate a config file. Raises ConfigError (every problem) or OSError.
     `confinement` (zei without privileges): users other than zei's own are problems."""
     from zei.core import config
-    from zei.shell import users
+    from zei.shell import envread, users
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    return config.parse(text, path, users.lookup_user, users.lookup_group, confinement)
+    return config.parse(text, path, users.lookup_user, users.lookup_group, confinement,
+                        read_file=envread.read_file)
 
 
 def cmd_check(path, out, err):
@@ -264,7 +265,7 @@ def cmd_show(sock, path, name, status, as_json, out, err):
 
 
 def show_from_config(path, name, status, as_json, why, out, err):
-    from zei.core import config as config_mod
+    from zei.core import config as config_mod, service as service_mod
     head = "cannot reach the daemon" if why.startswith("permission denied") else "daemon not running"
     try:
         cfg = load_config(path)
@@ -285,7 +286,7 @@ def show_from_config(path, name, status, as_json, why, out, err):
              "last_exit": None, "command": list(s.command), "user": s.user, "group": s.group,
              "restart": s.restart, "max_restarts": s.max_restarts, "oneshot": s.oneshot,
              "interval": s.interval, "depends_on": list(s.depends_on),
-             "reason": head} for s in specs]
+             "env_files": service_mod.env_files(s), "reason": head} for s in specs]
     if as_json:
         out.write(json.dumps({"daemon": False, "config": path, "services": rows}, indent=2) + "\n")
     else:

@@ -71,6 +71,8 @@ def render_status(services):
         if s.get("next_in") is not None:
             lines.append(f"  next start: in {fmt_duration(s['next_in'])}")
         lines.append(f"  command:    {' '.join(s['command'])}")
+        for f in s.get("env_files") or ():
+            lines.append(f"  env file:   {f['path']} ({', '.join(f['names']) or 'no variables'})")
         lines.append(f"  user:       {_user(s)}" + (f" (group {s['group']})" if s.get("group") else ""))
         policy = s["restart"] + (f", max {s['max_restarts']}" if s.get("max_restarts") else "")
         if s.get("restart_delay_max"):

@@ -55,7 +55,8 @@ def test_list_and_status():
                    "failures": 0, "delay": None, "restart_delay": 1.0, "restart_delay_max": None,
                    "essential": False, "success_exit_codes": [0], "stop_signal": 15,
                    "stop_grace_period": TIMEOUT, "ready": True, "not_ready": None, "health": None,
-                   "readiness": "running", "notify_status": None, "conditions": []}
+                   "readiness": "running", "notify_status": None, "conditions": [],
+                   "env_files": []}
     out = request(shell, "s", cmd="status", service="db")
     assert [s["name"] for s in out[0].payload["services"]] == ["db"]
 

@@ -27,10 +27,11 @@ from zei.core.fields import (  # noqa: F401  (part of this module's interface)
     _label, _DURATION_RE,
 )
 from zei.core.health_config import HealthFields
+from zei.core.envfile_config import EnvFileFields, merge as merge_env_files
 from zei.core import confinement as confinement_mod
 
 
-class _Checker(HealthFields):
+class _Checker(HealthFields, EnvFileFields):
     # --- the document -----------------------------------------------------------------
     def document(self, root):
         top = {}
@@ -117,6 +118,8 @@ class _Checker(HealthFields):
                     self.deps[name] = (vnode, got[0], got[2])
             elif key == "environment":
                 opts[key] = self.environment(vnode, f)
+            elif key == "env_file":                  # merged into environment below
+                opts["env_files"] = self.env_files(vnode, f)
             elif key == "success_exit_codes":
                 opts[key] = self.exit_codes(vnode, f)
             elif key == "stop_signal":
@@ -142,6 +145,8 @@ class _Checker(HealthFields):
         self.health(opts, lines, keys, where)
         if len(self.problems) != before:
             return None
+        if "env_files" in opts:
+            opts["environment"], opts["env_files"] = merge_env_files(opts["env_files"], opts.get("environment"))
         spec = ServiceSpec(name=name, line=self.lines.of(key_node), **opts)
         return spec
 
@@ -286,9 +291,10 @@ def warnings(config):
 
 
 def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: True,
-          confinement=None):
+          confinement=None, read_file=None):
     """Parse config text. lookup_user/lookup_group return None for unknown names; a
     `confinement` (zei without privileges) makes a user/group other than zei's own a problem.
+    read_file(path) -> str reads an env_file, raising OSError (None: each reads as empty).
 
     Returns a Config; raises ConfigError listing every problem."""
     lines = _Lines(text)
@@ -321,6 +327,8 @@ def parse(text, path, lookup_user=lambda name: True, lookup_group=lambda name: T
             loader.dispose()
     checker = _Checker(path, lookup_user, lookup_group, lines)
     checker.confinement = confinement
+    if read_file is not None:               # else every env_file reads as empty (EnvFileFields)
+        checker.read_file = read_file
     config = checker.document(root)
     if checker.problems:
         raise ConfigError(checker.problems)

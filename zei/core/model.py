@@ -25,7 +25,7 @@ ServiceSpec = record("ServiceSpec", [
     "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
     "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
-    "healthcheck", "ready", "conditions", "foreground",
+    "healthcheck", "ready", "conditions", "foreground", "env_files",
 ], defaults=(
     None,        # user: None = zei's own user (root when zei holds root)
     None,        # group: None = the user's primary group
@@ -50,6 +50,7 @@ ServiceSpec = record("ServiceSpec", [
     None,        # ready: a Ready, or None (ready once running)
     (),          # conditions: ((dependency, condition, required), ...), one per depends_on name
     False,       # foreground: command mode's `main`: zei's stdin/stdout/stderr (and its terminal)
+    (),          # env_files: ((path, (name, ...)), ...): env_file's files, read into environment
 ), doc="One service's options, validated.")
 
 MAIN = "main"               # the service that runs COMMAND in command mode (`zei -- COMMAND`)
@@ -185,7 +186,8 @@ def to_json(config):
                               healthcheck=s.healthcheck and dict(s.healthcheck._asdict(),
                                                                  command=list(s.healthcheck.command)),
                               ready=s.ready and s.ready._asdict(),
-                              conditions=[list(c) for c in s.conditions])
+                              conditions=[list(c) for c in s.conditions],
+                              env_files=[[p, list(names)] for p, names in s.env_files])
                          for s in config.services]}
 
 
@@ -199,7 +201,8 @@ def from_json(data):
                                         success_exit_codes=tuple(s["success_exit_codes"]),
                                         healthcheck=check(s["healthcheck"]),
                                         ready=s["ready"] and Ready(**s["ready"]),
-                                        conditions=tuple(tuple(c) for c in s["conditions"])))
+                                        conditions=tuple(tuple(c) for c in s["conditions"]),
+                                        env_files=tuple((p, tuple(n)) for p, n in s.get("env_files", ()))))
                      for s in data["services"])
     return Config(path=data["path"], services=services, shutdown_timeout=data["shutdown_timeout"],
                   version=data["version"], command=data.get("command", False))

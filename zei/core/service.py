@@ -111,4 +111,10 @@ def describe(svc, now, grace):
         "success_exit_codes": list(spec.success_exit_codes),
         "stop_signal": spec.stop_signal,
         "stop_grace_period": grace,
+        "env_files": env_files(spec),       # the names only: never the values
     }
+
+
+def env_files(spec):
+    """env_file's files and the names each defines, as `zei status` shows them (no values)."""
+    return [{"path": path, "names": list(names)} for path, names in spec.env_files]
