@@ -43,7 +43,7 @@ def fmt_health(s):
 
 def render_list(services):
     head = ("NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST EXIT")
-    rows = [(s["name"], s["state"], fmt_health(s), str(s["pid"] or "-"), fmt_duration(s.get("uptime")),
+    rows = [(s["name"], _state(s), fmt_health(s), str(s["pid"] or "-"), fmt_duration(s.get("uptime")),
              "-" if s.get("restarts") is None else str(s["restarts"]), fmt_exit(s.get("last_exit")))
             for s in services]
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head) - 1)]
@@ -51,6 +51,15 @@ def render_list(services):
     for r in [head] + rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _state(s):
+    """The STATE column; a cron job's next run with it (its time of day when within a day)."""
+    nxt = s.get("next_run")
+    if not nxt:
+        return s["state"]
+    soon = s.get("next_in") is not None and s["next_in"] < 86400
+    return f"{s['state']} (next {nxt[11:16] if soon else nxt[:16].replace('T', ' ')})"
 
 
 def _signal_name(num):
@@ -68,7 +77,10 @@ def render_status(services):
             lines.append(f"  pid:        {s['pid']}")
         if s.get("uptime") is not None:
             lines.append(f"  uptime:     {fmt_duration(s['uptime'])}")
-        if s.get("next_in") is not None:
+        if s.get("next_run"):
+            lines.append(f"  next run:   {s['next_run']}" + (f" (in {fmt_duration(s['next_in'])})"
+                                                            if s.get("next_in") is not None else ""))
+        elif s.get("next_in") is not None:
             lines.append(f"  next start: in {fmt_duration(s['next_in'])}")
         lines.append(f"  command:    {' '.join(s['command'])}")
         for f in s.get("env_files") or ():
@@ -90,7 +102,8 @@ def render_status(services):
             lines.append(f"  stop:       {_signal_name(s['stop_signal'])}"
                          + (f", SIGKILL after {fmt_duration(grace)}" if grace is not None else ""))
         if s.get("oneshot"):
-            lines.append("  oneshot:    yes" + (f", every {s['interval']:g}s" if s.get("interval") else ""))
+            lines.append("  oneshot:    yes" + (f", every {s['interval']:g}s" if s.get("interval") else "")
+                         + (f", schedule {s['schedule']}" if s.get("schedule") else ""))
         if s.get("depends_on"):
             conds = {c[0]: c for c in s.get("conditions") or ()}
             lines.append("  depends on: " + ", ".join(_dependency(d, conds.get(d)) for d in s["depends_on"]))

@@ -27,11 +27,12 @@ from zei.core.fields import (  # noqa: F401  (part of this module's interface)
     _label, _DURATION_RE,
 )
 from zei.core.health_config import HealthFields
+from zei.core.schedule_config import ScheduleFields
 from zei.core.envfile_config import EnvFileFields, merge as merge_env_files
 from zei.core import confinement as confinement_mod
 
 
-class _Checker(HealthFields, EnvFileFields):
+class _Checker(ScheduleFields, HealthFields, EnvFileFields):
     # --- the document -----------------------------------------------------------------
     def document(self, root):
         top = {}
@@ -124,6 +125,8 @@ class _Checker(HealthFields, EnvFileFields):
                 opts[key] = self.exit_codes(vnode, f)
             elif key == "stop_signal":
                 opts[key] = self.signal(vnode, f)
+            elif key == "schedule":
+                opts[key] = self.schedule(vnode, f)
             elif key in ("working_dir", "stdout", "stderr"):
                 value = self.string(vnode, f)
                 if value is not None and not value.startswith("/"):
@@ -140,6 +143,7 @@ class _Checker(HealthFields, EnvFileFields):
         if opts.get("interval") == 0.0:
             self.bad(lines["interval"], f"{where}.interval", "must be greater than zero",
                      lines["interval"])
+        self.periodic(opts, lines, where)
         self.backoff(opts, lines, where)
         self.identity(opts, lines, where)
         self.health(opts, lines, keys, where)

@@ -4,7 +4,8 @@
 each field `*`, a number, a range `1-5`, a step `*/15`, `10-50/5` or `5/10` (5 to the end
 in steps of 10), or a comma list of those; month names jan-dec and weekday names sun-sat
 (any case); day-of-week 0 and 7 are both Sunday. When both day-of-month and day-of-week
-are restricted (neither starts with `*`), a day matching either one matches (Vixie's rule).
+are restricted (neither starts with `*`), a day matching either one matches (Vixie's rule);
+otherwise both must (so `*/2` days and `mon` means the odd-numbered Mondays).
 Macros: @hourly @daily @midnight @weekly @monthly @yearly @annually. A schedule that can
 never match (`0 0 30 2 *`) is an error here, so `next_run` always finds a time in practice.
 
@@ -62,7 +63,7 @@ def parse(text):
     weekdays = frozenset(d % 7 for d in sets[4])          # 7 is Sunday too
     sched = Schedule(text.strip(), sets[0], sets[1], sets[2], sets[3], weekdays,
                      parts[2].startswith("*"), parts[4].startswith("*"))
-    if sched.any_weekday and not any(d <= LONGEST[m] for m in sched.months for d in sched.days):
+    if (sched.any_day or sched.any_weekday) and not any(d <= LONGEST[m] for m in sched.months for d in sched.days):
         months = ", ".join(MONTH_NAMES[m] for m in sorted(sched.months))
         raise CronError(f"day-of-month: {parts[2]} never falls in {months}; the schedule would never run")
     return sched
@@ -130,12 +131,8 @@ def day_matches(sched, day):
     if m not in sched.months:
         return False
     dom, dow = d in sched.days, (day + 4) % 7 in sched.weekdays    # 1970-01-01 was a Thursday
-    if sched.any_day and sched.any_weekday:
-        return True
-    if sched.any_day:
-        return dow
-    if sched.any_weekday:
-        return dom
+    if sched.any_day or sched.any_weekday:       # (a plain '*' allows every day anyway)
+        return dom and dow
     return dom or dow
 
 

@@ -21,7 +21,7 @@ SERVICE_KEYS = (
     "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs",
     "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
-    "healthcheck", "ready", "env_file",
+    "healthcheck", "ready", "env_file", "schedule",
 )
 TOP_KEYS = ("version", "shutdown_timeout", "services")
 # Patterns match whole strings only: \A...\Z (with fullmatch) -- `$` would also match before a

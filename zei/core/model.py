@@ -25,7 +25,7 @@ ServiceSpec = record("ServiceSpec", [
     "name", "command", "user", "group", "restart", "max_restarts", "restart_delay", "oneshot",
     "interval", "depends_on", "environment", "working_dir", "stdout", "stderr", "json_logs", "line",
     "essential", "success_exit_codes", "stop_signal", "stop_grace_period", "restart_delay_max",
-    "healthcheck", "ready", "conditions", "foreground", "env_files",
+    "healthcheck", "ready", "conditions", "foreground", "env_files", "schedule",
 ], defaults=(
     None,        # user: None = zei's own user (root when zei holds root)
     None,        # group: None = the user's primary group
@@ -51,6 +51,7 @@ ServiceSpec = record("ServiceSpec", [
     (),          # conditions: ((dependency, condition, required), ...), one per depends_on name
     False,       # foreground: command mode's `main`: zei's stdin/stdout/stderr (and its terminal)
     (),          # env_files: ((path, (name, ...)), ...): env_file's files, read into environment
+    None,        # schedule: a cron expression (zei.core.cron) for a oneshot, exclusive with interval
 ), doc="One service's options, validated.")
 
 MAIN = "main"               # the service that runs COMMAND in command mode (`zei -- COMMAND`)

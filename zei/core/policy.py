@@ -63,16 +63,16 @@ def after_run(svc, ok, ran, span):
         svc.restarts = svc.failures = 0
     if spec.oneshot and ok:
         svc.restarts = svc.failures = 0
-        if spec.interval is not None:
-            return Next("scheduled", spec.interval, "info", f"next run in {span(spec.interval)}")
+        if _periodic(spec):
+            return _again(spec, span)
         return Next("exited", reason="completed")
     wants = spec.restart == "always" or (spec.restart == "on-failure" and not ok)
     if wants:
         if spec.max_restarts and svc.restarts >= spec.max_restarts:
             msg = f"gave up after {svc.restarts} restart(s) in a row (max_restarts {spec.max_restarts})"
-            if spec.interval is not None:
+            if _periodic(spec):
                 svc.restarts = svc.failures = 0
-                return Next("scheduled", spec.interval, "info", msg + f"; next run in {span(spec.interval)}")
+                return _again(spec, span, msg)
             return Next("failed", None, "error", msg, msg)
         svc.restarts += 1
         svc.delay = delay_for(spec, svc.failures)
@@ -80,11 +80,23 @@ def after_run(svc, ok, ran, span):
         of = f" of {spec.max_restarts}" if spec.max_restarts else ""
         return Next("backoff", svc.delay, "info",
                     f"restarting in {span(svc.delay)} (restart {svc.restarts}{of})")
-    if spec.interval is not None:
-        return Next("scheduled", spec.interval, "info", f"next run in {span(spec.interval)}")
+    if _periodic(spec):
+        return _again(spec, span)
     if ok:
         return Next("exited", reason="exited cleanly; not restarted (restart: " + spec.restart + ")")
     return Next("failed", reason="not restarted (restart: " + spec.restart + ")")
+
+
+def _periodic(spec):
+    return spec.interval is not None or spec.schedule is not None
+
+
+def _again(spec, span, msg=""):
+    """The next run of a periodic oneshot: `interval` after this one, or at its schedule's
+    next time (no delay here: zei.core.schedule sets the deadline and says when)."""
+    if spec.schedule is not None:
+        return Next("scheduled", None, "info", msg)
+    return Next("scheduled", spec.interval, "info", (msg + "; " if msg else "") + f"next run in {span(spec.interval)}")
 
 
 def dependencies(svc, deps):

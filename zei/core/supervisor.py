@@ -15,7 +15,7 @@ leaves the state unchanged.
 
     waiting ──deps up──► starting ──spawned──► running ──exit──► policy decides:
        │                    │ spawn failed ──────────────────────┘   backoff  (restart at deadline)
-       └─dep failed─► blocked                                          scheduled (oneshot interval)
+       └─dep failed─► blocked                                          scheduled (interval or cron)
                                                                        exited   (done, a success code)
                                                                        failed   (gave up)
     running ──stop/restart request──► stopping ──exit──► stopped | starting (restart)
@@ -41,6 +41,7 @@ from zei.core.actions import Kill, Log, NotifyUp, Spawn
 from zei.core.model import MAIN, STARTED, dependency_order
 from zei.core.readiness import Readiness
 from zei.core.requests import Requests
+from zei.core.schedule import Schedules
 from zei.core.shutdown import KILL_GRACE_AFTER_DEADLINE, Shutdown  # noqa: F401  (re-exported)
 from zei.core.service import (  # noqa: F401  (the states and words are the supervisor's too)
     SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGNAL_NAMES, WAITING,
@@ -54,7 +55,7 @@ SIGCHLD = 17
 ALL_INTENTS = ("start", "restart", "stop")
 
 
-class Supervisor(Requests, Readiness):
+class Supervisor(Requests, Readiness, Schedules):
     def __init__(self, config):
         self.config = config
         self.order = dependency_order(config.services)
@@ -70,6 +71,7 @@ class Supervisor(Requests, Readiness):
             if svc.spec.healthcheck is not None:
                 svc.health = H.Health(svc.spec.healthcheck)
         self.announced = False           # READY=1 sent upward (every long-running service ready)
+        self.slots = {}                  # scheduled oneshots: name -> next due time (zei.core.schedule)
 
     @property
     def shutting_down(self):
@@ -223,7 +225,7 @@ class Supervisor(Requests, Readiness):
         """Deadlines that are due."""
         if self.shutting_down:
             return self.stopping.tick(self, now)
-        out = []
+        out = self._schedule_tick(now)
         for name in self.order:
             svc = self.services[name]
             if svc.state == RUNNING:
@@ -312,7 +314,7 @@ class Supervisor(Requests, Readiness):
         self._move(svc, step.state, "exit", now)
         svc.deadline = now + step.delay if step.delay is not None else None
         svc.reason = step.reason
-        return [Log(step.level, svc.name, step.message)] if step.message else []
+        return self._said(svc, step, now)
 
     def _advance(self, now):
         """Start waiting services whose dependencies are up; block those with a failed one."""
@@ -333,14 +335,14 @@ class Supervisor(Requests, Readiness):
                 self._move(svc, WAITING, "dependency recovering", now)
             svc.reason = why
             if verdict == STARTING:
-                out += self._start(svc, now, "dependencies up")
+                out += self._launch(svc, now)
         return out
 
     # ---- queries ----------------------------------------------------------------------
     def next_deadline(self):
         if self.shutting_down:
             return self.stopping.next_deadline(self)
-        times = [s.deadline for s in self.services.values() if s.deadline is not None]
+        times = [s.deadline for s in self.services.values() if s.deadline is not None] + self._slot_deadlines()
         for s in self.services.values():
             if s.state == RUNNING:
                 if s.health is not None and not s.health.in_flight and s.health.next_at is not None:
@@ -360,7 +362,7 @@ class Supervisor(Requests, Readiness):
             d.update(ready=ready, not_ready=None if ready else H.why_not_ready(svc, now),
                      health=svc.health.describe(now) if svc.health is not None else None,
                      readiness=_readiness_kind(svc.spec), notify_status=svc.notify_status,
-                     conditions=[list(c) for c in _conditions(svc.spec)])
+                     conditions=[list(c) for c in _conditions(svc.spec)], **self._schedule_row(svc, now))
             out.append(d)
         return out
 

@@ -70,6 +70,7 @@ class Daemon:
     # ---- the loop ---------------------------------------------------------------------
     def run(self):
         try:
+            self.sup.set_clock(time.monotonic(), time.time(), time.localtime)   # wall time for cron jobs
             self.execute(self.sup.boot(time.monotonic()))
             self.reap()
         except Exception:                                 # PID 1 must not die
@@ -81,6 +82,8 @@ class Daemon:
             deadline = _earliest(deadline, self.health.next_deadline())
             if self.server is not None:
                 deadline = _earliest(deadline, self.server.next_deadline())
+            if self.sup.slots:            # cron jobs: read the wall clock at least every minute (NTP jumps)
+                deadline = _earliest(deadline, time.monotonic() + 60.0)
             if deadline is None:
                 timeout = None
             else:
@@ -104,6 +107,7 @@ class Daemon:
 
     def wakeup(self, ready):
         now = time.monotonic()
+        self.sup.set_clock(now, time.time(), time.localtime)     # a wall clock jump moves cron deadlines
         for fd, ev in ready:
             try:
                 self.ready(fd, ev, now)
