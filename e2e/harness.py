@@ -8,6 +8,8 @@
     c.exit_code()                                      # `inspect` .State.ExitCode
     c.proc_status(1)                                   # /proc/1/status read through `exec`
     c.processes()                                      # every process's /proc/PID/stat
+    c.proc_stats()                                     # the same with pgrp, session, tpgid
+    Terminal(engine, "run", "-it", ...)                # an engine command on a pty
 
 Every wait polls with a deadline; nothing sleeps longer than one poll interval.
 """
@@ -16,6 +18,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import pty
+import select
+import signal
 import sys
 import re
 import tempfile
@@ -149,6 +154,18 @@ class Container:
             procs[int(m.group(1))] = (int(m.group(4)), m.group(3), m.group(2))
         return procs
 
+    def proc_stats(self):
+        """{pid: {ppid, state, comm, pgrp, session, tpgid}} of every process in the container
+        (its PID namespace), from /proc/PID/stat read through `exec`. tpgid is the
+        foreground process group of the process's terminal (-1 without one)."""
+        out = self.exec("sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null; true").stdout
+        procs = {}
+        for m in re.finditer(r"^(\d+) \((.*)\) (\S) (-?\d+) (-?\d+) (-?\d+) (-?\d+) (-?\d+) ", out, re.M):
+            procs[int(m.group(1))] = {"comm": m.group(2), "state": m.group(3), "ppid": int(m.group(4)),
+                                      "pgrp": int(m.group(5)), "session": int(m.group(6)),
+                                      "tpgid": int(m.group(8))}
+        return procs
+
     # ---- acting --------------------------------------------------------------------------
     def kill(self, sig):
         """`kill --signal SIG CONTAINER`: the engine signals PID 1."""
@@ -169,3 +186,87 @@ class Container:
         for f in self.config_dir.glob("*"):
             f.unlink()
         self.config_dir.rmdir()
+
+
+class Terminal:
+    """An engine command (`run -it ...`) on a pseudo-terminal, as a user at a terminal runs
+    it: the pty's slave is the command's controlling terminal and stdin/stdout/stderr.
+
+        t = Terminal(engine, "run", "-it", "--rm", IMAGE, "sh")
+        t.write(b"echo hi\\n"); t.read_until(r"hi")
+        t.wait(10)                         # the command's exit code
+
+    Every read polls with a deadline."""
+
+    def __init__(self, engine, *args):
+        argv = [engine.name, *map(str, args)]
+        env = dict(engine.env)
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:                                       # the child: exec or die
+            try:
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.buf = b""
+        self.code = None
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], max(timeout, 0))
+        if not r:
+            return False
+        try:
+            data = os.read(self.fd, 4096)
+        except OSError:                                         # EIO: the slave side is closed
+            data = b""
+        self.buf += data
+        return bool(data)
+
+    def text(self):
+        return self.buf.decode(errors="replace")
+
+    def read_until(self, pattern, timeout=15.0):
+        """Read until `pattern` (a regex on the text read so far) matches; the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.text())
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {pattern!r} on the terminal within {timeout}s; got:\n{self.text()!r}")
+            if not self._read(min(left, 0.5)) and self.exited():
+                raise AssertionError(f"the command exited ({self.code}) before {pattern!r}; got:\n{self.text()!r}")
+
+    def write(self, data):
+        os.write(self.fd, data)
+
+    def exited(self):
+        if self.code is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+        return self.code is not None
+
+    def wait(self, timeout=15.0):
+        """Wait for the command to exit, reading the terminal meanwhile; its exit code."""
+        deadline = time.monotonic() + timeout
+        while not self.exited():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the command did not exit within {timeout}s; terminal:\n{self.text()!r}")
+            self._read(0.05)
+        while self._read(0):
+            pass
+        return self.code
+
+    def close(self):
+        if not self.exited():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass

@@ -105,7 +105,7 @@ def test_the_suid_cli_does_not_read_root_only_files_for_other_users(zei):
 def test_daemon_parks_root_and_plain_root_runs_as_root(zei):
     c = zei("services:\n  web:\n    command: [probe]\n")
     c.wait_log(r"app identity uid 65532")
-    assert [int(x) for x in c.proc_status(1)["Uid"].split()] == [0, APP, 0, APP]
+    assert [int(x) for x in c.proc_status(1)["Uid"].split()] == [APP, APP, 0, APP]
     c2 = zei("services:\n  web:\n    command: [probe]\n    user: alice\n", user=0)
     c2.wait_log(r"^web\[out\] waiting$")
     assert [int(x) for x in c2.proc_status(1)["Uid"].split()] == [0, 0, 0, 0]

@@ -99,6 +99,8 @@ def test_command_mode_exit_codes(tmp_path):
     assert r.returncode == 128 + signal.SIGSEGV
     r = run(["--socket", sock, "--", "no-such-program-zei"])
     assert r.returncode == 127 and 'exec "no-such-program-zei"' in r.stdout + r.stderr
+    r = run(["--socket", sock, "--", "sh", "-c", "echo out; exit 5"])
+    assert (r.returncode, r.stdout, r.stderr) == (5, "out\n", "")   # COMMAND's output alone, as tini
     r = run(["--socket", sock, "--", "cat"], input="typed\n")
     assert r.returncode == 0 and "typed\n" in r.stdout     # main gets zei's stdin
 
@@ -124,7 +126,7 @@ services:
   db:
     command: {q("sh", "-c", "sleep 0.5; echo db up; exec sleep 1000")}
     ready: {{log_line: "db up"}}
-""", args=("--", "sh", "-c", "echo main runs; exit 3"))
+""", args=("--", "sh", "-c", "echo main runs; exit 3"), env={"ZEI_LOG_LEVEL": "info"})
     assert z.wait_exit(15) == 3
     log = z.log()
     assert log.index("db: ready (log line)") < log.index("main runs")

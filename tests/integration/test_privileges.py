@@ -85,7 +85,7 @@ services:
     z.wait_log(r"^usersvc\[out\] ready")
     z.wait_log(r"app identity uid %d" % a.pw_uid)
     uid, gid = proc_ids(z, 1)
-    assert uid == [0, a.pw_uid, 0, a.pw_uid], uid        # real, effective, saved, fs
+    assert uid == [a.pw_uid, a.pw_uid, 0, a.pw_uid], uid  # real, effective, saved, fs
     assert gid[1] == a.pw_gid
     # The socket directory belongs to the app identity, and the app user may use it.
     st = os.stat(os.path.dirname(z.sock))
@@ -98,10 +98,13 @@ services:
     r = z.cli("signal", "usersvc:USR1", user=a.pw_uid)
     assert r.returncode == 0, r.stderr
     z.wait_log(r"^usersvc\[out\] got SIGUSR1")
-    assert proc_ids(z, 1)[0] == [0, a.pw_uid, 0, a.pw_uid]   # parked again
-    import signal
-    z.signal(signal.SIGTERM)
-    assert z.wait_exit() == 0
+    assert proc_ids(z, 1)[0] == [a.pw_uid, a.pw_uid, 0, a.pw_uid]   # parked again
+    # An init above zei runs as the app user too: it must be able to pass on a SIGTERM.
+    r = subprocess.run(["nsenter", "--target", str(z.host_pid), "--pid", "--mount", "setpriv",
+                        f"--reuid={a.pw_uid}", f"--regid={a.pw_gid}", "--clear-groups",
+                        "kill", "-TERM", "1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert z.wait_exit(15) == 0 and "received SIGTERM" in z.log()
 
 
 def test_cli_cannot_read_root_only_files(tmp_path, test_users):

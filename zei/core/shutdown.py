@@ -43,7 +43,7 @@ class Shutdown:
         self.code = code
         timeout = sup.config.shutdown_timeout
         self.deadline = now + timeout
-        return [Log("error" if code else "info", "zei",
+        return [Log("error" if code and not sup.config.command else "info", "zei",
                     f"{why}; stopping services (timeout {span(timeout)})")]
 
     def progress(self, sup, now):

@@ -178,7 +178,8 @@ class Supervisor(Requests, Readiness, Schedules):
             if svc.stop_for is not None and not self.shutting_down:
                 return out + self._stopped_for_health(svc, now)
             return out + self._stopped(svc, how, now)
-        out.append(Log("info" if ok else "warn", svc.name, f"exited ({how}) after {ran:.3f}s"))
+        quiet = ok or svc.spec.foreground       # command mode: main's end is no incident
+        out.append(Log("info" if quiet else "warn", svc.name, f"exited ({how}) after {ran:.3f}s"))
         out += self._after_run(svc, ok, ran, now)
         return out + self._advance(now) + self._essentials(now)
 

@@ -350,8 +350,12 @@ def _earliest(a, b):
 
 def main(start, priv):
     """Run as PID 1, given what zei.prelude found (`start`). Returns the exit code."""
-    out = logs.Output(1, "json" if os.environ.get("ZEI_LOG_FORMAT", "").lower() == "json" else "text",
-                      os.environ.get("ZEI_LOG_LEVEL", "info").lower())
+    # Command mode is tini's job: COMMAND's stdout is its own (`run IMAGE pg_dump > dump.sql`),
+    # so zei's events and its sidecars' lines go to stderr, and only warnings by default.
+    command = bool(start.get("config", {}).get("command"))
+    out = logs.Output(2 if command else 1,
+                      "json" if os.environ.get("ZEI_LOG_FORMAT", "").lower() == "json" else "text",
+                      os.environ.get("ZEI_LOG_LEVEL", "warn" if command else "info").lower())
     path = start["config_path"]
     if "privileges" in start:
         out.event("error", "zei", f"cannot set up privileges: {start['privileges']}")

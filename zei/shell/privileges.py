@@ -2,9 +2,9 @@
 
 Started through the suid bit by a non-root container USER, zei has real uid = that user,
 effective uid = root. The *app identity* is that real uid/gid (or ZEI_APP_USER /
-ZEI_APP_GROUP; never root). After start-up zei *parks* root: effective ids become the app
-identity, real and saved ids stay root, so `/proc/1/status` shows the app uid as effective
-uid while idle. `elevated()` takes root back only around fork and kill, then parks again.
+ZEI_APP_GROUP; never root). After start-up zei *parks* root: real and effective ids become
+the app identity, only the saved ids stay root, so `/proc/1/status` shows the app uid while
+idle, and an init above zei that runs as the app user may signal it. `elevated()` takes root back only around fork and kill, then parks again.
 
 Started as plain root with no app identity asked for, there is nothing to park: every call
 here is a no-op and zei simply runs as root.
@@ -48,6 +48,8 @@ class Privileges:
         rgid, egid, _ = os.getresgid()
         if found.why is not None and euid == 0 and ruid != 0:
             # suid root without the capabilities: be the user who started it, for good
+            global _started
+            _started = _started or found        # `zei check` then judges by this, not by the drop
             os.setresgid(rgid, rgid, rgid)
             os.setresuid(ruid, ruid, ruid)
             euid, egid = ruid, rgid
@@ -135,9 +137,13 @@ class Privileges:
 
     def park(self):
         if self.cycling and not self.parked:
+            # Real and effective ids the app's, only the saved ones root (so root can be taken
+            # back): the kernel lets a process signal one whose real or saved uid is its own,
+            # so an init above zei running as the container's USER (catatonit, tini) can pass
+            # on `docker stop`'s SIGTERM — with real uid 0 it would get EPERM.
             os.setgroups([self.app_gid])
-            os.setresgid(0, self.app_gid, 0)
-            os.setresuid(0, self.app_uid, 0)
+            os.setresgid(self.app_gid, self.app_gid, 0)
+            os.setresuid(self.app_uid, self.app_uid, 0)
             self.parked = True
 
     def unpark(self):
@@ -293,7 +299,7 @@ def _name(uid):
 def drop_to_caller():
     """For every CLI path of the suid binary: become the real caller, for good."""
     global _started
-    _started = situation()
+    _started = _started or situation()      # Privileges() may have dropped already: its view
     ruid, gid = os.getuid(), os.getgid()
     if os.geteuid() == 0 or os.getegid() != gid:
         if os.geteuid() == 0 and _started.why is None:   # without CAP_SETGID: the caller's groups
