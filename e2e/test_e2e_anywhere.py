@@ -280,7 +280,7 @@ def test_command_mode_stop_ends_sleep_at_once_with_143(zei, derived):
     """`run -d IMAGE sleep 1000`: zei is PID 1, `sleep` its service `main` (`zei list`
     shows it); `stop` passes SIGTERM on to sleep, which dies of it: the container exits
     143 (128+15, as with tini) at once, not after the stop timeout."""
-    c = zei(image=derived["cmd"], args=["sleep", "1000"])
+    c = zei(image=derived["cmd"], args=["sleep", "1000"], env={"ZEI_LOG_LEVEL": "info"})
     c.wait_log(r"^zei\[info\] main: started \(pid \d+\)$")
     procs = c.proc_stats()
     assert procs[1]["comm"] == "zei", procs

@@ -119,7 +119,7 @@ def test_zei_app_user_chooses_the_app_identity(zei):
     c.wait_log(r"app identity uid 1001 gid 2001")
     c.wait_log(r"^web\[out\] waiting$")
     st = c.proc_status(1)
-    assert [int(x) for x in st["Uid"].split()] == [0, ALICE, 0, ALICE], st["Uid"]
+    assert [int(x) for x in st["Uid"].split()] == [ALICE, ALICE, 0, ALICE], st["Uid"]
     assert int(st["Gid"].split()[1]) == 2001, st["Gid"]
     assert c.exec("stat", "-c", "%u %g %a", "/run/zei").stdout.split() == ["1001", "2001", "700"]
     assert c.zei("status", "web", user=ALICE).returncode == 0
