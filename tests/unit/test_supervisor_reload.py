@@ -140,3 +140,21 @@ def test_pending_requests_of_a_replaced_service_are_answered():
     assert shell.replies["s"]["ok"] is False and "reload" in shell.replies["s"]["error"]
     shell.exit("web", None, SIGTERM, at=1)
     assert shell.replies["reload"]["ok"]
+
+
+def test_cron_slots_follow_a_changed_schedule_and_a_removed_job_leaves_none():
+    shell = boot(spec("job", oneshot=True, schedule="0 * * * *"), spec("other", oneshot=True, schedule="0 * * * *"))
+    sup = shell.sup
+    assert set(sup.slots) == {"job", "other"}
+    first = sup.slots["job"]
+    shell.reload(new(spec("job", oneshot=True, schedule="*/5 * * * *")))
+    assert shell.replies["reload"]["ok"] and set(sup.slots) == {"job"}
+    assert sup.slots["job"] < first and sup.services["job"].state == "scheduled"
+    assert sup.next_deadline() == sup.services["job"].deadline
+
+
+def test_a_scheduled_job_that_is_unchanged_keeps_its_slot():
+    shell = boot(spec("job", oneshot=True, schedule="0 * * * *"))
+    slot = shell.sup.slots["job"]
+    shell.reload(new(spec("job", oneshot=True, schedule="0 * * * *"), spec("web")))
+    assert shell.sup.slots["job"] == slot and shell.sup.services["web"].state == RUNNING
