@@ -1,10 +1,10 @@
 """The pure core: every decision zei makes about services, as (state, event, now) -> actions.
 
 All state-machine rules live in this file; what a finished run means (success, restart
-policy, backoff, exit codes) is zei.core.policy, and the shutdown sequence is
-zei.core.shutdown. Nothing here performs I/O, reads a clock or imports the shell: each event
-method takes `now` (monotonic seconds) and returns a list of actions (zei.core.actions) for
-the shell to carry out; `next_deadline()` tells the shell how long it may sleep. Tests drive
+policy, backoff, exit codes) is zei.core.policy, the shutdown sequence is zei.core.shutdown,
+and `zei reload` (a new config applied) is zei.core.reload. Nothing here performs I/O, reads
+a clock or imports the shell: each event method takes `now` (monotonic seconds) and returns
+a list of actions (zei.core.actions) for the shell to carry out; `next_deadline()` tells the shell how long it may sleep. Tests drive
 it with replayed event histories and a fake clock.
 
 Theory of operation
