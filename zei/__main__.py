@@ -103,7 +103,7 @@ def main(argv=None):
     start["subreaper"] = subreaper
     start["untrusted"] = untrusted
     from zei.shell import daemon
-    return daemon.main(start, priv)
+    return daemon.main(start, priv, prelude.reread)
 
 
 def command_line(argv):

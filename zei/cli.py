@@ -10,6 +10,7 @@ Usage:
   zei [-c PATH] [--socket PATH] restart SERVICE
   zei [-c PATH] [--socket PATH] signal SERVICE:SIGNAL
   zei [-c PATH] [--socket PATH] ready [NAME...]
+  zei [-c PATH] [--socket PATH] reload
   zei [-c PATH] [--socket PATH] check
   zei -h | --help
   zei --version
@@ -34,6 +35,9 @@ Commands:
                     after its stop_grace_period); it stays stopped until started.
   restart SERVICE   Stop the service gracefully and start it again.
   signal SVC:SIG    Send a signal (HUP, SIGHUP, 1, ...) to the service's process group.
+  reload            Make the daemon re-read its config file: on any problem it changes
+                    nothing and lists them all (exit 1); else changed services restart,
+                    new ones start, removed ones stop, unchanged ones are left alone.
   check             Validate the config file and report every problem; exit 0 or 1
                     (warnings, such as a grace longer than docker stop waits, exit 0).
 
@@ -61,7 +65,7 @@ from zei.shell import client
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 NO_COMMAND = "zei: no command; see: zei --help\n"
-COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "check")
+COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "reload", "check")
 SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
            and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
 
@@ -82,7 +86,7 @@ def parse_signal(text):
 
 
 USAGE_ARITY = {"list": (0, 0), "status": (0, 1), "start": (1, 1), "stop": (1, 1),
-               "restart": (1, 1), "signal": (1, 1), "ready": (0, 256), "check": (0, 0)}
+               "restart": (1, 1), "signal": (1, 1), "ready": (0, 256), "reload": (0, 0), "check": (0, 0)}
 OPTIONS_WITH_VALUE = ("-c", "--config", "--socket")
 FLAGS = ("--json", "-h", "--help", "--version")
 
@@ -159,6 +163,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
         return cmd_action(sock, {"cmd": "signal", "service": name, "signal": signum}, out, err)
     if args["ready"]:
         return cmd_ready(sock, args["NAME"], out, err)
+    if args["reload"]:
+        return cmd_action(sock, {"cmd": "reload"}, out, err)
     for verb in ("start", "stop", "restart"):
         if args[verb]:
             return cmd_action(sock, {"cmd": verb, "service": name}, out, err)
@@ -209,8 +215,16 @@ def cmd_action(sock, payload, out, err):
         err.write(f"zei: {e}\n")
         return EXIT_ERROR
     if not reply.get("ok"):
+        if isinstance(reply.get("problems"), list):      # a reload's invalid config: as `zei check`
+            err.write("".join(f"{p}\n" for p in reply["problems"]))
+            err.write(f"zei: {(reply.get('error') or 'invalid config').splitlines()[-1]}\n")
+            return EXIT_ERROR
         err.write(f"zei: {reply.get('error', 'request refused')}\n")
         return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+    if isinstance(reply.get("changes"), list):           # reload: one line per change
+        out.write("reloaded: " + ("no changes" if not reply["changes"] else f"{len(reply['changes'])} change(s)") + "\n")
+        out.write("".join(f"  {line}\n" for line in reply["changes"]))
+        return EXIT_OK
     out.write(f"{reply.get('message', 'ok')}\n")
     return EXIT_OK
 

@@ -13,6 +13,8 @@ Outcomes: {"mode": "exit", "code": N} (help, version or a usage error, already p
 "config" | "problems" | "unreadable" | "privileges"}. Without privileges the config check
 is told so (Privileges.confinement): a service user zei cannot become is a problem.
 
+reread() is `zei reload`'s version of the daemon form, run in a child the daemon forks.
+
 The one waitpid outside zei.shell.reaper is here: the child is PID 1's only child at that point.
 """
 from __future__ import annotations
@@ -101,3 +103,22 @@ def _names_config(argv):
                 (arg.startswith("-c") and not arg.startswith("--")):
             return True
     return False
+
+
+def reread(path, priv, current):
+    """`zei reload`, in the daemon's reading child (zei.shell.reloader): the config at
+    `path`, validated as the app identity as at start-up, as JSON-ready data; in command
+    mode with the running `main`'s COMMAND again. Same outcomes as run()'s daemon form."""
+    from zei import cli
+    from zei.core import config, model
+    try:
+        with priv.as_app():
+            cfg = cli.load_config(path, priv.confinement)
+        if current.command:
+            main = current.service(model.MAIN)
+            cfg = model.with_command(cfg, main.command, main.user, main.group)
+        return {"config": model.to_json(cfg)}
+    except config.ConfigError as e:
+        return {"problems": [str(p) for p in e.problems]}
+    except OSError as e:
+        return {"unreadable": e.strerror or str(e)}

@@ -165,6 +165,10 @@ class FakeShell:
     def signal(self, sig):
         return self.run(self.sup.signal(sig, self.now)) + self.reap()
 
+    def reload(self, config, token="reload"):
+        """`zei reload` with an already validated Config."""
+        return self.run(self.sup.reload(config, token, self.now)) + self.reap()
+
     def control(self, verb, name, token, *extra):
         out = self.run(getattr(self.sup, verb)(name, *extra, token, self.now))
         return out + self.reap()

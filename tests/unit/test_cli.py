@@ -318,7 +318,7 @@ def test_list_and_status_fall_back_to_the_config(tmp_path, monkeypatch):
 # ---- usage errors say what is wrong, in zei's words (issue: hardening) ---------------------
 
 @pytest.mark.parametrize("argv, reason", [
-    (["bogus"], "unknown command 'bogus'; commands: list, status, start, stop, restart, signal, ready, check"),
+    (["bogus"], "unknown command 'bogus'; commands: list, status, start, stop, restart, signal, ready, reload, check"),
     (["lsit"], "unknown command 'lsit'; did you mean 'list'?"),
     (["list", "extra"], "too many arguments for list: 'extra'"),
     (["-c", "x.yaml", "status", "a", "b"], "too many arguments for status: 'b'"),

@@ -18,3 +18,5 @@ Check = record("Check", "name seq", doc="Run check number `seq` of service `name
                "the shell answers with check_result().")
 CancelCheck = record("CancelCheck", "name", doc="Abandon the health check in flight for `name` (no result).")
 NotifyUp = record("NotifyUp", "message", doc="Send an sd_notify datagram to zei's own NOTIFY_SOCKET, if any.")
+Reconfigure = record("Reconfigure", "config", doc="A reload applied `config`: set up what its new "
+                     "services need (probes, notify sockets, ready log lines) before they start.")

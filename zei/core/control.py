@@ -39,6 +39,8 @@ def dispatch(sup, request, token, now, version="", pid=1, own_user=None):
         return sup.stop(name, token, now)
     if cmd == "restart":
         return sup.restart(name, token, now)
+    if cmd == "reload":              # the daemon reads the config first (zei.shell.reloader)
+        return [Reply(token, {"ok": False, "error": "reload needs the daemon's config reader"})]
     if cmd == "signal":
         return sup.send(name, request["signal"], token, now)
     return [Reply(token, {"ok": False, "error": f"unknown command {cmd!r}"})]

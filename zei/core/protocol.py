@@ -7,6 +7,10 @@ One request per line, one reply per line, both JSON objects (UTF-8):
     {"cmd": "start" | "stop" | "restart", "service": "web"}
                                                     -> {"ok": true, "message": "..."}
     {"cmd": "signal", "service": "web", "signal": 1}-> {"ok": true, "message": "..."}
+    {"cmd": "reload"}                               -> {"ok": true, "message": "reloaded: web: restarted
+                                                        (changed: command); cache: added", "changes":
+                                                        [...], "changed": [...], "added": [...],
+                                                        "removed": [...]}  (zei.core.reload)
     {"cmd": "ping"}                                 -> {"ok": true, "pid": 1, "version": "..."}
     {"cmd": "ready", "services": ["web"]}           -> {"ok": true, "ready": false, "service": "web",
                                                         "why": "web is unhealthy: ..."}
@@ -24,7 +28,7 @@ import json
 MAX_REQUEST = 4096
 MAX_REPLY = 1 << 20
 COMMANDS = {"list": (), "status": (), "ping": (), "start": ("service",), "stop": ("service",),
-            "restart": ("service",), "signal": ("service", "signal"), "ready": ()}
+            "restart": ("service",), "signal": ("service", "signal"), "ready": (), "reload": ()}
 MAX_NAMES = 256             # services one `ready` request may name
 
 

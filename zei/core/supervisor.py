@@ -1,10 +1,10 @@
 """The pure core: every decision zei makes about services, as (state, event, now) -> actions.
 
 All state-machine rules live in this file; what a finished run means (success, restart
-policy, backoff, exit codes) is zei.core.policy, and the shutdown sequence is
-zei.core.shutdown. Nothing here performs I/O, reads a clock or imports the shell: each event
-method takes `now` (monotonic seconds) and returns a list of actions (zei.core.actions) for
-the shell to carry out; `next_deadline()` tells the shell how long it may sleep. Tests drive
+policy, backoff, exit codes) is zei.core.policy, the shutdown sequence is zei.core.shutdown,
+and `zei reload` (a new config applied) is zei.core.reload. Nothing here performs I/O, reads
+a clock or imports the shell: each event method takes `now` (monotonic seconds) and returns
+a list of actions (zei.core.actions) for the shell to carry out; `next_deadline()` tells the shell how long it may sleep. Tests drive
 it with replayed event histories and a fake clock.
 
 Theory of operation
@@ -38,8 +38,9 @@ from __future__ import annotations
 from zei.core import policy
 from zei.core import health as H
 from zei.core.actions import Kill, Log, NotifyUp, Spawn
-from zei.core.model import MAIN, STARTED, dependency_order
+from zei.core.model import MAIN, STARTED
 from zei.core.readiness import Readiness
+from zei.core.reload import Reloads
 from zei.core.requests import Requests
 from zei.core.schedule import Schedules
 from zei.core.shutdown import KILL_GRACE_AFTER_DEADLINE, Shutdown  # noqa: F401  (re-exported)
@@ -55,18 +56,13 @@ SIGCHLD = 17
 ALL_INTENTS = ("start", "restart", "stop")
 
 
-class Supervisor(Requests, Readiness, Schedules):
+class Supervisor(Requests, Readiness, Schedules, Reloads):
     def __init__(self, config):
         self.config = config
-        self.order = dependency_order(config.services)
         self.services = {s.name: Service(spec=s) for s in config.services}
         self.by_pid = {}
         self.stopping = Shutdown()
-        self.dependents = {n: [] for n in self.services}
-        for s in config.services:
-            for d in s.depends_on:
-                self.dependents[d].append(s.name)
-        self.downstream = _closure(self.dependents, self.order)
+        self._derive()                   # dependents, downstream (zei.core.reload: again after a reload)
         for svc in self.services.values():
             if svc.spec.healthcheck is not None:
                 svc.health = H.Health(svc.spec.healthcheck)
@@ -247,7 +243,7 @@ class Supervisor(Requests, Readiness, Schedules):
 
     # ---- shutdown (the sequence itself is zei.core.shutdown) --------------------------
     def shutdown(self, now, why, code=None):
-        out = [NotifyUp("STOPPING=1")] + self.stopping.begin(self, now, why, code)
+        out = [NotifyUp("STOPPING=1")] + self._reload_cancel() + self.stopping.begin(self, now, why, code)
         for svc in self.services.values():     # pending starts are cancelled; ends stay as they are
             if svc.pid is None and svc.state not in (STOPPED, EXITED, FAILED, BLOCKED):
                 svc.deadline = None
@@ -319,7 +315,7 @@ class Supervisor(Requests, Readiness, Schedules):
 
     def _advance(self, now):
         """Start waiting services whose dependencies are up; block those with a failed one."""
-        out = []
+        out = self._reload_step(now) if self.reload_job is not None else []   # (zei.core.reload)
         for name in () if self.shutting_down else self.order:
             svc = self.services[name]
             if svc.state not in (WAITING, BLOCKED):
@@ -383,16 +379,3 @@ def _readiness_kind(spec):
         return "notify" if spec.ready.notify else "log_line"
     return "running"
 
-
-def _closure(edges, order):
-    """{node: every node reachable from it through `edges`}, without recursion."""
-    out = {}
-    for start in order:
-        seen, todo = set(), list(edges[start])
-        while todo:
-            n = todo.pop()
-            if n not in seen:
-                seen.add(n)
-                todo.extend(edges[n])
-        out[start] = seen
-    return out

@@ -5,7 +5,7 @@
              timeout = supervisor.next_deadline(), or forever)
         ─► signals, output, requests become supervisor events
         ─► reap every exited child (waitpid until none)          [on every wakeup]
-        ─► due deadlines ─► supervisor.tick()
+        ─► due deadlines ─► supervisor.tick()      [`zei reload`: zei.shell.reloader]
     and every action the supervisor returns is carried out by execute().
 
 This module holds the only poll(). An idle zei with no timer pending sleeps in poll() with
@@ -22,7 +22,7 @@ import time
 
 from zei.core import actions as A
 from zei.core import model
-from zei.shell import capture, logs, reaper, readiness, signals, spawn, subreaper, users
+from zei.shell import capture, logs, reaper, readiness, reloader, signals, spawn, subreaper, users
 from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
@@ -40,8 +40,7 @@ class Starting:
 
 
 class Daemon:
-    def __init__(self, cfg, out, privileges, socket_path=None):
-        self.config = cfg
+    def __init__(self, cfg, out, privileges, socket_path=None, config_path=None, reader=None):
         self.out = out
         self.priv = privileges
         self.sup = Supervisor(cfg)
@@ -61,11 +60,14 @@ class Daemon:
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.base_env = dict(os.environ)
         self.health = readiness.Readiness(self, cfg, self.base_env)   # takes NOTIFY_SOCKET out
+        self.reloader = reloader.Reloader(self, config_path, reader)      # `zei reload`
         self.server = None
         if socket_path:
             from zei.shell.server import Server
             self.server = Server(socket_path, self.poller, privileges, self.out,
                                  self.handle_request)
+
+    config = property(lambda self: self.sup.config, doc="The config in force (a reload replaces it).")
 
     # ---- the loop ---------------------------------------------------------------------
     def run(self):
@@ -79,7 +81,7 @@ class Daemon:
         while self.exit_code is None:
             self.sync_output()
             deadline = _earliest(self.sup.next_deadline(), self.out.sink.next_deadline())
-            deadline = _earliest(deadline, self.health.next_deadline())
+            deadline = _earliest(_earliest(deadline, self.health.next_deadline()), self.reloader.next_deadline())
             if self.server is not None:
                 deadline = _earliest(deadline, self.server.next_deadline())
             if self.sup.slots:            # cron jobs: read the wall clock at least every minute (NTP jumps)
@@ -115,6 +117,7 @@ class Daemon:
                 self.internal_error()
         self.out.sink.tick(time.monotonic())
         self.health.tick(time.monotonic())
+        self.reloader.tick(time.monotonic())
         self.reap()
         now = time.monotonic()
         deadline = self.sup.next_deadline()
@@ -141,6 +144,8 @@ class Daemon:
             self.execute(self.sup.shutdown(time.monotonic(), "zei's parent process exited"))
         elif self.health.owns(fd):
             self.health.on_ready(fd, ev, now)
+        elif self.reloader.owns(fd):
+            self.reloader.on_ready(fd, ev, now)
         elif self.server is not None:
             self.server.on_ready(fd, ev, now)
 
@@ -163,8 +168,8 @@ class Daemon:
             exits, none_left = reaper.reap()
             for pid, code, sig in exits:
                 try:
-                    if self.health.exited(pid, code, sig, time.monotonic()):
-                        continue                      # a health check's process
+                    if self.health.exited(pid, code, sig, time.monotonic()) or self.reloader.exited(pid):
+                        continue                      # a health check's process, or reload's reader
                     svc = self.sup.by_pid.get(pid)
                     if svc is not None:
                         self.health.gone(svc.name)
@@ -211,7 +216,7 @@ class Daemon:
                 self.server.reply(action.token, action.payload)
         elif kind is A.Exit:
             self.exit_code = action.code
-        elif kind in (A.Check, A.CancelCheck, A.NotifyUp):
+        elif kind in (A.Check, A.CancelCheck, A.NotifyUp, A.Reconfigure):
             self.health.perform(action)
         return ()
 
@@ -321,6 +326,8 @@ class Daemon:
     def handle_request(self, request, token):
         from zei.core import control
         try:
+            if request.get("cmd") == "reload":        # read in a child first (zei.shell.reloader)
+                return self.execute(self.reloader.request(token))
             todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(), os.getpid(),
                                     self.priv.own_user)
         except Exception as e:            # every request gets a reply, even this one
@@ -334,6 +341,7 @@ class Daemon:
             starting.status.close()
         self.capture.close_all()
         self.health.close()
+        self.reloader.close()
         if self.server is not None:
             self.server.close()
         self.out.flush()
@@ -348,8 +356,9 @@ def _earliest(a, b):
     return min(a, b)
 
 
-def main(start, priv):
-    """Run as PID 1, given what zei.prelude found (`start`). Returns the exit code."""
+def main(start, priv, reader=None):
+    """Run as PID 1, given what zei.prelude found (`start`) and `zei reload`'s config
+    reader (zei.prelude.reread). Returns the exit code."""
     # Command mode is tini's job: COMMAND's stdout is its own (`run IMAGE pg_dump > dump.sql`),
     # so zei's events and its sidecars' lines go to stderr, and only warnings by default.
     command = bool(start.get("config", {}).get("command"))
@@ -372,7 +381,7 @@ def main(start, priv):
     cfg = model.from_json(start["config"])
     try:
         priv.prepare_root()
-        daemon = Daemon(cfg, out, priv, start["socket"])
+        daemon = Daemon(cfg, out, priv, start["socket"], path, reader)
     except OSError as e:
         out.event("error", "zei", f"cannot start: {e}")
         return EXIT_SYSTEM

@@ -30,12 +30,25 @@ class Readiness:
         self.up = base_env.pop("NOTIFY_SOCKET", None)     # zei's own; never a service's
         self.probes = self.notify = None
         self.patterns = {}               # service -> compiled ready.log_line
-        if any(s.healthcheck is not None for s in config.services):
+        self.adopt(config)
+
+    def adopt(self, config):
+        """Set up what `config` uses (at start, and when a reload applies a new config):
+        probes, notify sockets and ready log lines. A removed service's notify socket is closed."""
+        daemon = self.daemon
+        if self.probes is None and any(s.healthcheck is not None for s in config.services):
             from zei.shell import probes
             self.probes = probes.Probes(daemon.poller, daemon.priv, daemon.devnull, self.on_result)
-        if any(s.ready is not None and s.ready.notify for s in config.services):
+        if self.notify is None and any(s.ready is not None and s.ready.notify for s in config.services):
             from zei.shell import notify
             self.notify = notify.NotifySockets(daemon.poller, self.on_message)
+        names = {s.name for s in config.services}
+        if self.notify is not None:
+            for name in [n for n in self.notify.socks if n not in names]:
+                self.notify.close(name)
+        for name in list(self.patterns):
+            self.patterns.pop(name)
+            daemon.capture.watch.pop(name, None)
         for s in config.services:
             if s.ready is not None and s.ready.log_line is not None:
                 import re
@@ -87,6 +100,8 @@ class Readiness:
         elif kind is A.CancelCheck:
             if self.probes is not None:
                 self.probes.cancel(action.name)
+        elif kind is A.Reconfigure:
+            self.adopt(action.config)
         elif kind is A.NotifyUp:
             if self.up:
                 from zei.shell import notify
@@ -110,10 +125,14 @@ class Readiness:
 
     # ---- outcomes ---------------------------------------------------------------------
     def on_result(self, name, seq, ok, detail):
+        if name not in self.sup.services:     # a reload removed it while its check ran
+            return
         detail = dict(detail, at=time.time())
         self.daemon.execute(self.sup.check_result(name, seq, ok, detail, time.monotonic()))
 
     def on_message(self, name, fields):
+        if name not in self.sup.services:
+            return
         self.daemon.execute(self.sup.notified(name, fields, time.monotonic()))
 
     def on_output(self, name, block):
