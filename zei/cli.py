@@ -11,6 +11,7 @@ Usage:
   zei [-c PATH] [--socket PATH] signal SERVICE:SIGNAL
   zei [-c PATH] [--socket PATH] ready [NAME...]
   zei [-c PATH] [--socket PATH] reload
+  zei [-c PATH] [--socket PATH] logs [NAME...] [-n N] [-f] [-t] [--since DURATION] [--json]
   zei [-c PATH] [--socket PATH] check
   zei -h | --help
   zei --version
@@ -30,6 +31,11 @@ Commands:
   ready [NAME...]   Exit 0 when the named services (default: every long-running one)
                     are ready, else 1 naming the first that is not and why (1 too when
                     no daemon answers): for HEALTHCHECK and Kubernetes exec probes.
+  logs [NAME...]    The last lines (-n, default 100) the named services (default: all, and
+                    zei's own events as `zei`) wrote, merged in order, from the daemon's
+                    buffer (the newest 10000 lines / 256 KiB per service). -f then prints
+                    new lines as they come until Ctrl-C; a reader too slow loses lines
+                    and is told how many.
   start SERVICE     Start a stopped service.
   stop SERVICE      Stop a service (its stop_signal, SIGTERM by default, then SIGKILL
                     after its stop_grace_period); it stays stopped until started.
@@ -45,7 +51,11 @@ Options:
   -c PATH, --config PATH  Config file [default: /etc/zei/zei.yaml].
   --socket PATH           Control socket (default: $ZEI_SOCKET, else /run/zei/zei.sock;
                           without root: $XDG_RUNTIME_DIR/zei/zei.sock or /tmp/zei-UID/zei.sock).
-  --json                  Machine-readable output.
+  --json                  Machine-readable output (logs: one JSON object per line).
+  -n N, --lines N         logs: how many lines, at most 10000 [default: 100].
+  -f, --follow            logs: keep printing new lines.
+  -t, --time              logs: start each line with its time (UTC).
+  --since DURATION        logs: only lines of the last DURATION (30s, 5m, 1h).
   -h, --help              Show this help.
   --version               Show the version.
 
@@ -60,12 +70,12 @@ import signal
 import sys
 
 from zei.core import protocol   # the YAML side (zei.core.config) only when needed
-from zei.render import fmt_duration, fmt_exit, render_list, render_status  # noqa: F401
+from zei.render import fmt_duration, fmt_exit, render_line, render_list, render_status  # noqa: F401
 from zei.shell import client
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 NO_COMMAND = "zei: no command; see: zei --help\n"
-COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "reload", "check")
+COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "reload", "logs", "check")
 SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
            and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
 
@@ -86,9 +96,10 @@ def parse_signal(text):
 
 
 USAGE_ARITY = {"list": (0, 0), "status": (0, 1), "start": (1, 1), "stop": (1, 1),
-               "restart": (1, 1), "signal": (1, 1), "ready": (0, 256), "reload": (0, 0), "check": (0, 0)}
-OPTIONS_WITH_VALUE = ("-c", "--config", "--socket")
-FLAGS = ("--json", "-h", "--help", "--version")
+               "restart": (1, 1), "signal": (1, 1), "ready": (0, 256), "reload": (0, 0), "logs": (0, 256),
+               "check": (0, 0)}
+OPTIONS_WITH_VALUE = ("-c", "--config", "--socket", "-n", "--lines", "--since")
+FLAGS = ("--json", "-h", "--help", "--version", "-f", "--follow", "-t", "--time")
 
 
 def usage_error(argv):
@@ -165,6 +176,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
         return cmd_ready(sock, args["NAME"], out, err)
     if args["reload"]:
         return cmd_action(sock, {"cmd": "reload"}, out, err)
+    if args["logs"]:
+        return cmd_logs(sock, args, out, err)
     for verb in ("start", "stop", "restart"):
         if args[verb]:
             return cmd_action(sock, {"cmd": verb, "service": name}, out, err)
@@ -227,6 +240,73 @@ def cmd_action(sock, payload, out, err):
         return EXIT_OK
     out.write(f"{reply.get('message', 'ok')}\n")
     return EXIT_OK
+
+
+def logs_request(args):
+    """The `logs` request for parsed CLI args; raises ValueError with a usage message."""
+    from zei.core.fields import parse_duration
+    try:
+        n = int(args["--lines"])
+    except (TypeError, ValueError):
+        raise ValueError(f"-n needs a whole number (got {args['--lines']!r})") from None
+    if not 0 <= n <= protocol.MAX_LOG_LINES:
+        raise ValueError(f"-n must be 0-{protocol.MAX_LOG_LINES}")
+    since = None
+    if args.get("--since") is not None:
+        try:
+            since = parse_duration(args["--since"])
+        except ValueError as e:
+            raise ValueError(f"--since {args['--since']!r}: {e}") from None
+    return {"cmd": "logs", "services": list(args["NAME"]), "lines": n, "since": since,
+            "follow": bool(args["--follow"])}
+
+
+def cmd_logs(sock, args, out, err):
+    """`zei logs`: the tail, then with -f the new lines until Ctrl-C or the daemon exits
+    (both exit 0). --json: one object per line; -t: the time first."""
+    try:
+        payload = logs_request(args)
+    except ValueError as e:
+        err.write(f"zei: {e}\n")
+        return EXIT_USAGE
+    as_json, with_time = args["--json"], args["--time"]
+
+    def show(obj):
+        out.write(json.dumps(obj) + "\n" if as_json else render_line(obj, with_time))
+
+    frames = client.stream(sock, payload, 10.0)
+    try:
+        reply = next(frames)
+        if not reply.get("ok"):
+            err.write(f"zei: {reply.get('error', 'request refused')}\n")
+            return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+        if reply.get("dropped"):
+            err.write(f"zei: {reply['dropped']} older line(s) left out: the reply is limited "
+                      f"to {protocol.MAX_REPLY // 1024} KiB\n")
+        for obj in reply.get("lines", ()):
+            show(obj)
+        out.flush()
+        if not payload["follow"]:
+            return EXIT_OK
+        for obj in frames:
+            if "ok" in obj and "source" not in obj:
+                continue                     # a reply to something else: not a line
+            show(obj)
+            out.flush()
+        err.write("zei: the daemon closed the connection (zei shut down)\n")
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:                  # `zei logs -f | head`
+        return EXIT_OK
+    except client.NoDaemon as e:
+        err.write(f"zei: logs needs the running daemon: {e}\n")
+        return EXIT_ERROR
+    except protocol.ProtocolError as e:
+        err.write(f"zei: {e}\n")
+        return EXIT_ERROR
+    finally:
+        frames.close()
 
 
 def cmd_ready(sock, names, out, err):

@@ -1,8 +1,9 @@
 """How `zei list` and `zei status` show services: plain functions from the daemon's rows
 (zei.core.supervisor.Supervisor.status, or rows made from the config when no daemon runs)
-to text."""
+to text; and how `zei logs` shows a line (render_line)."""
 from __future__ import annotations
 
+import json
 import signal
 
 
@@ -163,3 +164,22 @@ def _ms(seconds):
     if seconds is None:
         return "-"
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+LOG_TAG = {"stdout": "out", "stderr": "err"}
+
+
+def render_line(obj, with_time=False):
+    """One text line (with its newline) for a `logs` line object, as zei writes its output:
+    `web[out] ...`, `web[warn] ...` (a json_logs line at a level other than info),
+    `zei[info] web: started (pid 12)`; the marker of a slow follower as `zei: missed N line(s)`."""
+    if "missed" in obj:
+        text = f"zei: missed {obj['missed']} line(s)"
+    else:
+        stream, level = obj.get("stream"), obj.get("level") or "info"
+        tag = level if stream not in LOG_TAG or level != "info" else LOG_TAG[stream]
+        msg = str(obj.get("msg", ""))
+        if not msg.isprintable():
+            msg = "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in msg)
+        text = f"{obj.get('source', '?')}[{tag}] {msg}"
+    return (f"{obj.get('time', '')} {text}\n") if with_time else text + "\n"

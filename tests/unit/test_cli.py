@@ -175,6 +175,10 @@ FORMS = {
     "signal web:HUP": {"signal": True, "SERVICE:SIGNAL": "web:HUP"},
     "-c /x.yaml signal web:9": {"signal": True, "SERVICE:SIGNAL": "web:9", "--config": "/x.yaml"},
     "check": {"check": True},
+    "logs": {"logs": True, "--lines": "100"},
+    "logs web db -n 5 -f -t --since 5m --json": {"logs": True, "NAME": ["web", "db"], "--lines": "5",
+                                                 "--follow": True, "--time": True, "--since": "5m",
+                                                 "--json": True},
     "-c /x.yaml check": {"check": True, "--config": "/x.yaml"},
 }
 DEFAULTS = {c: False for c in COMMANDS} | {"--config": "/etc/zei/zei.yaml", "--socket": None,
@@ -318,7 +322,8 @@ def test_list_and_status_fall_back_to_the_config(tmp_path, monkeypatch):
 # ---- usage errors say what is wrong, in zei's words (issue: hardening) ---------------------
 
 @pytest.mark.parametrize("argv, reason", [
-    (["bogus"], "unknown command 'bogus'; commands: list, status, start, stop, restart, signal, ready, reload, check"),
+    (["frobnicate"], "unknown command 'frobnicate'; commands: list, status, start, stop, restart, signal, ready, "
+                     "reload, logs, check"),
     (["lsit"], "unknown command 'lsit'; did you mean 'list'?"),
     (["list", "extra"], "too many arguments for list: 'extra'"),
     (["-c", "x.yaml", "status", "a", "b"], "too many arguments for status: 'b'"),

@@ -118,7 +118,7 @@ def test_valid_requests(req):
     assert parse_request(encode(req).rstrip(b"\n")) == req
 
 
-ALL = "list, ping, ready, reload, restart, signal, start, status, stop"
+ALL = "list, logs, ping, ready, reload, restart, signal, start, status, stop"
 
 
 @pytest.mark.parametrize("frame,error", [
@@ -159,7 +159,7 @@ def test_bad_requests(frame, error):
 def test_every_command_is_documented_with_its_fields():
     assert COMMANDS == {"list": (), "status": (), "ping": (), "start": ("service",), "stop": ("service",),
                         "restart": ("service",), "signal": ("service", "signal"), "ready": (),
-                        "reload": ()}
+                        "reload": (), "logs": ()}
 
 
 @settings(max_examples=300)

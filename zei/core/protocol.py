@@ -14,6 +14,9 @@ One request per line, one reply per line, both JSON objects (UTF-8):
     {"cmd": "ping"}                                 -> {"ok": true, "pid": 1, "version": "..."}
     {"cmd": "ready", "services": ["web"]}           -> {"ok": true, "ready": false, "service": "web",
                                                         "why": "web is unhealthy: ..."}
+    {"cmd": "logs", "services": ["web"], "lines": 100, "since": null, "follow": false}
+                                                    -> {"ok": true, "lines": [ {...}, ... ], "dropped": 0}
+                                                       then, with follow, one line object per frame
     any failure                                     -> {"ok": false, "error": "one line", "code": "..."}
 
 Limits: a request line is at most MAX_REQUEST bytes; a longer one is refused and the
@@ -28,8 +31,9 @@ import json
 MAX_REQUEST = 4096
 MAX_REPLY = 1 << 20
 COMMANDS = {"list": (), "status": (), "ping": (), "start": ("service",), "stop": ("service",),
-            "restart": ("service",), "signal": ("service", "signal"), "ready": (), "reload": ()}
-MAX_NAMES = 256             # services one `ready` request may name
+            "restart": ("service",), "signal": ("service", "signal"), "ready": (), "reload": (), "logs": ()}
+MAX_NAMES = 256             # services one `ready` or `logs` request may name
+MAX_LOG_LINES = 10000       # lines one `logs` request may ask for
 
 
 class ProtocolError(Exception):
@@ -127,12 +131,29 @@ def parse_request(frame):
     if cmd == "signal" and (not isinstance(obj["signal"], int) or isinstance(obj["signal"], bool)
                             or not 1 <= obj["signal"] <= 64):
         raise ProtocolError("'signal' must be a signal number 1-64")
-    if cmd == "ready" and "services" in obj:
+    if cmd == "logs":
+        _check_logs(obj)
+    if cmd in ("ready", "logs") and "services" in obj:
         names = obj["services"]
         if not isinstance(names, list) or len(names) > MAX_NAMES \
                 or not all(isinstance(n, str) for n in names):
             raise ProtocolError(f"'services' must be a list of at most {MAX_NAMES} service names")
     return obj
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_logs(obj):
+    n = obj.get("lines", 100)
+    if not (_number(n) and isinstance(n, int) and 0 <= n <= MAX_LOG_LINES):
+        raise ProtocolError(f"'lines' must be a whole number 0-{MAX_LOG_LINES}")
+    since = obj.get("since")
+    if since is not None and not (_number(since) and 0 <= since < float("inf")):
+        raise ProtocolError("'since' must be a number of seconds (or null)")
+    if not isinstance(obj.get("follow", False), bool):
+        raise ProtocolError("'follow' must be true or false")
 
 
 def parse_reply(frame):

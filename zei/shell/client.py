@@ -13,6 +13,72 @@ class NoDaemon(Exception):
     """Nothing answers on the socket (not running, or not reachable by this user)."""
 
 
+def _connect(path, timeout):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        return sock
+    except FileNotFoundError:
+        why = f"no daemon socket at {path}"
+    except ConnectionRefusedError:
+        why = f"nothing is listening on {path}"
+    except PermissionError:
+        why = f"permission denied: cannot reach {path}"
+    except OSError as e:
+        why = f"cannot connect to {path}: {e.strerror or e}"
+    sock.close()
+    raise NoDaemon(why)
+
+
+def stream(path, payload, timeout=10.0):
+    """Send one request; yield the reply (within `timeout`), then every further frame the
+    daemon sends (`logs -f`), waiting as long as it takes. Ends when the daemon closes the
+    connection. Raises NoDaemon or protocol.ProtocolError."""
+    sock = _connect(path, timeout)
+    try:
+        try:
+            sock.sendall(protocol.encode(payload))
+        except OSError as e:
+            raise NoDaemon(f"cannot send to {path}: {e.strerror}") from None
+        buf, first = bytearray(), True
+        while True:
+            i = buf.find(b"\n")
+            if i >= 0:
+                frame = bytes(buf[:i])
+                del buf[:i + 1]
+                yield protocol.parse_reply(frame) if first else _parse_frame(frame)
+                first = False
+                sock.settimeout(None)
+                continue
+            if len(buf) > protocol.MAX_REPLY:
+                raise protocol.ProtocolError("reply too large")
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                raise protocol.ProtocolError(f"no reply from the daemon within {timeout:g}s") from None
+            except OSError as e:
+                raise protocol.ProtocolError(f"connection lost: {e.strerror}") from None
+            if not chunk:
+                if first:
+                    raise protocol.ProtocolError("the daemon closed the connection without a reply")
+                return
+            buf += chunk
+    finally:
+        sock.close()
+
+
+def _parse_frame(frame):
+    import json
+    try:
+        obj = json.loads(frame.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise protocol.ProtocolError("the daemon sent a line that is not JSON") from None
+    if not isinstance(obj, dict):
+        raise protocol.ProtocolError("the daemon sent a malformed line")
+    return obj
+
+
 def request(path, payload, timeout=10.0):
     """Send one request and return the reply dict. Raises NoDaemon or protocol.ProtocolError."""
     deadline = time.monotonic() + timeout

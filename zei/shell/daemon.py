@@ -22,7 +22,7 @@ import time
 
 from zei.core import actions as A
 from zei.core import model
-from zei.shell import capture, logs, reaper, readiness, reloader, signals, spawn, subreaper, users
+from zei.shell import capture, history, logs, reaper, readiness, reloader, signals, spawn, subreaper, users
 from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
@@ -44,6 +44,7 @@ class Daemon:
         self.out = out
         self.priv = privileges
         self.sup = Supervisor(cfg)
+        self.history = out.history = history.History(len(cfg.services) + 1)   # for `zei logs`
         self.poller = select.poll()
         self.capture = capture.Capture(self.poller, out)
         self.starting = {}               # status fd -> Starting (forked, exec not confirmed)
@@ -328,8 +329,12 @@ class Daemon:
         try:
             if request.get("cmd") == "reload":        # read in a child first (zei.shell.reloader)
                 return self.execute(self.reloader.request(token))
-            todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(), os.getpid(),
-                                    self.priv.own_user)
+            if request["cmd"] == "logs":
+                todo = [A.Reply(token, history.handle(self.history, self.server, request, token,
+                                                      self.sup.services))]
+            else:
+                todo = control.dispatch(self.sup, request, token, time.monotonic(), _version(),
+                                        os.getpid(), self.priv.own_user)
         except Exception as e:            # every request gets a reply, even this one
             self.internal_error(f"while handling {request.get('cmd')!r}")
             todo = [A.Reply(token, {"ok": False, "code": "internal",

@@ -168,6 +168,7 @@ class Output:
         self.sink = Sink(fd, clock)
         self.json = fmt == "json"
         self.min_rank = RANK.get(level, 1)
+        self.history = None       # a zei.shell.history.History: every line written, kept for `zei logs`
 
     # --- zei's own events ------------------------------------------------------------
     def event(self, level, source, message, fields=()):
@@ -184,6 +185,10 @@ class Output:
             who = "" if source == "zei" else f"{source}: "
             extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
             text = f"zei[{level}] {who}{message}{extra}\n"
+        if self.history is not None:
+            who = "" if source == "zei" else f"{source}: "
+            self.history.event(level, who + _escape(message)
+                               + "".join(f" {k}={_fmt_value(v)}" for k, v in fields))
         self.write_bytes(text.encode("utf-8", "replace"), event=True)
 
     # --- service output --------------------------------------------------------------
@@ -191,8 +196,14 @@ class Output:
         if not lines:
             return
         if json_logs:
-            self.write("".join(self._json_log(source, stream, line) for line in lines))
-        elif self.json:
+            levels = []
+            self.write("".join(self._json_log(source, stream, line, levels) for line in lines))
+            if self.history is not None:
+                self.history.add_levels(source, stream, lines, levels)
+            return
+        if self.history is not None:
+            self.history.add(source, stream, lines)
+        if self.json:
             base = {"level": "info", "source": source, "stream": stream}
             ts = _now()
             self.write("".join(json.dumps({"time": ts, **base, "msg": line.decode("utf-8", "replace")})
@@ -210,11 +221,16 @@ class Output:
             self.lines(source, stream, block[:-1].split(b"\n"), json_logs)
             return
         prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
-        self.write_bytes(prefix + _plain_block(block)[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
+        plain = _plain_block(block)
+        data = prefix + plain[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        self.write_bytes(data)
+        if self.history is not None:            # after the write; the line count for free
+            self.history.add_block(source, stream, block, (len(data) - len(plain)) // len(prefix))
 
-    def _json_log(self, source, stream, line):
+    def _json_log(self, source, stream, line, levels):
         text = line.decode("utf-8", "replace")
         parsed = parse_json_line(text)
+        levels.append(parsed and parsed[0])
         if parsed is None:
             if self.json:
                 return json.dumps({"time": _now(), "level": "info", "source": source,

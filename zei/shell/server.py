@@ -62,7 +62,7 @@ HANGUP = select.POLLHUP | select.POLLERR
 
 class Conn:
     __slots__ = ("sock", "fd", "decoder", "out", "deadline", "pending", "reading", "closing",
-                 "gone", "mask", "uid", "pid")
+                 "gone", "mask", "uid", "pid", "follower")
 
     def __init__(self, sock, now, uid, pid):
         self.sock, self.fd = sock, sock.fileno()
@@ -75,6 +75,7 @@ class Conn:
         self.gone = False         # the client gets nothing more; kept only for its tokens
         self.mask = 0             # events registered with the poller (0: not registered)
         self.uid, self.pid = uid, pid
+        self.follower = None      # a zei.shell.history.Follower: `logs -f`, no idle deadline
 
 
 class Server:
@@ -172,7 +173,7 @@ class Server:
                 self.drop(conn)              # closed both ways: replies cannot reach it
             return                           # half-closed: what is owed is still sent
         conn.decoder.push(data)
-        if not conn.pending:
+        if not conn.pending and conn.follower is None:
             conn.deadline = now + IDLE_TIMEOUT
         self.work(conn, now)
 
@@ -234,6 +235,29 @@ class Server:
         if self.conns.get(conn.fd) is conn:
             self.update(conn, now)
 
+    def follow(self, token, follower):
+        """The connection of `token` (not yet replied to) follows: after its reply it gets
+        frames through push() and has no idle deadline; it is closed on hangup as any."""
+        conn = self.tokens.get(token)
+        if conn is None or conn.gone or conn.closing:
+            follower.closed = True
+            return
+        conn.follower, follower.conn = follower, conn
+
+    def push(self, follower, encoded, count):
+        """`count` new lines for a follower (encoded(): their frames), appended within its
+        bound, else counted as missed without being encoded."""
+        conn = follower.conn
+        if conn is None or conn.gone or self.conns.get(conn.fd) is not conn:
+            follower.closed = True
+            return
+        if follower.blocked(conn.out):
+            follower.skip(count)
+            return
+        follower.offer(conn.out, encoded(), count)
+        if conn.out and not conn.mask & POLL_OUT and conn is not self.working:
+            self.watch(conn, conn.mask | POLL_OUT)    # sent when the client can take it
+
     def queue(self, conn, payload):
         data = protocol.encode(payload)
         if len(data) > protocol.MAX_REPLY:
@@ -257,7 +281,9 @@ class Server:
                 return
             del conn.out[:n]                 # O(1) at the front of a bytearray
             sent = True
-        if sent and not conn.pending and not conn.closing:
+        if conn.follower is not None:
+            conn.follower.drained(conn.out)
+        elif sent and not conn.pending and not conn.closing:
             conn.deadline = now + IDLE_TIMEOUT
 
     def update(self, conn, now):
@@ -276,7 +302,7 @@ class Server:
         else:
             self.backlog.pop(conn, None)
         self.watch(conn, (POLL_OUT if conn.out else 0) | (POLL_IN if self.may_read(conn) else 0))
-        if conn.pending and not conn.closing:
+        if (conn.pending and not conn.closing) or conn.follower is not None:
             conn.deadline = None
         elif conn.deadline is None:
             conn.deadline = now + IDLE_TIMEOUT
@@ -319,10 +345,17 @@ class Server:
                 return
             del self.conns[conn.fd]
             self.backlog.pop(conn, None)
+            if conn.follower is not None:
+                conn.follower.closed = True
             self.watch(conn, 0)
             conn.sock.close()
             return
         for c in list(self.conns.values()):
+            if c.follower is not None and c.out and not c.gone:
+                try:                         # a follower's last lines (zei's exit), if they fit
+                    c.sock.send(c.out, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+                except OSError:
+                    pass
             self.close(c)
         try:
             self.poller.unregister(self.fd)
