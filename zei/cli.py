@@ -274,6 +274,10 @@ def cmd_logs(sock, args, out, err):
     def show(obj):
         out.write(json.dumps(obj) + "\n" if as_json else render_line(obj, with_time))
 
+    if payload["follow"]:
+        # Ctrl-C ends a follower even when it was started with SIGINT ignored (a background
+        # job of a non-interactive shell, nohup): Python would then keep it ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     frames = client.stream(sock, payload, 10.0)
     try:
         reply = next(frames)
