@@ -5,6 +5,7 @@
     c.zei("list")                                      # `exec CONTAINER /zei list`
     c.kill("HUP")                                      # `kill --signal HUP` (to PID 1)
     c.stop(10)                                         # `stop -t 10`, returns seconds taken
+    c.rewrite_config(text)                             # edit the mounted config in place
     c.exit_code()                                      # `inspect` .State.ExitCode
     c.proc_status(1)                                   # /proc/1/status read through `exec`
     c.processes()                                      # every process's /proc/PID/stat
@@ -167,6 +168,22 @@ class Container:
         return procs
 
     # ---- acting --------------------------------------------------------------------------
+    @property
+    def config_path(self):
+        """The host file mounted (read-only, a single-file bind mount) at /etc/zei/zei.yaml."""
+        return self.config_dir / "zei.yaml"
+
+    def rewrite_config(self, text):
+        """Edit the mounted config on the host in place. A single-file bind mount keeps the
+        inode it was given: a file replaced (a new inode, as editors and `write_text` to a
+        temp file + rename do) would stay unseen by the container."""
+        with open(self.config_path, "r+") as f:
+            f.seek(0)
+            f.write(text)
+            f.truncate()
+            f.flush()
+            os.fsync(f.fileno())
+
     def kill(self, sig):
         """`kill --signal SIG CONTAINER`: the engine signals PID 1."""
         self.engine.run("kill", "--signal", sig, self.id, timeout=30)
