@@ -68,18 +68,13 @@ def after_run(svc, ok, ran, span):
         return Next("exited", reason="completed")
     wants = spec.restart == "always" or (spec.restart == "on-failure" and not ok)
     if wants:
-        if spec.max_restarts and svc.restarts >= spec.max_restarts:
-            msg = f"gave up after {svc.restarts} restart(s) in a row (max_restarts {spec.max_restarts})"
+        if _spent(svc):
+            msg = _gave_up(svc)
             if _periodic(spec):
                 svc.restarts = svc.failures = 0
                 return _again(spec, span, msg)
             return Next("failed", None, "error", msg, msg)
-        svc.restarts += 1
-        svc.delay = delay_for(spec, svc.failures)
-        svc.failures += 1
-        of = f" of {spec.max_restarts}" if spec.max_restarts else ""
-        return Next("backoff", svc.delay, "info",
-                    f"restarting in {span(svc.delay)} (restart {svc.restarts}{of})")
+        return _backoff(svc, span)
     if _periodic(spec):
         return _again(spec, span)
     if ok:
@@ -128,15 +123,30 @@ def after_unhealthy(svc, good_for, span):
     spec = svc.spec
     if good_for >= stable_after(spec):
         svc.restarts = svc.failures = 0
-    if spec.max_restarts and svc.restarts >= spec.max_restarts:
-        msg = f"unhealthy; gave up after {svc.restarts} restart(s) in a row (max_restarts {spec.max_restarts})"
+    if _spent(svc):
+        msg = "unhealthy; " + _gave_up(svc)
         return Next("failed", None, "error", msg, msg)
+    return _backoff(svc, span, "unhealthy: ")
+
+
+def _spent(svc):
+    """max_restarts restarts in a row are used up."""
+    return bool(svc.spec.max_restarts) and svc.restarts >= svc.spec.max_restarts
+
+
+def _gave_up(svc):
+    return f"gave up after {svc.restarts} restart(s) in a row (max_restarts {svc.spec.max_restarts})"
+
+
+def _backoff(svc, span, prefix=""):
+    """One more automatic restart: counted, after the current backoff delay."""
+    spec = svc.spec
     svc.restarts += 1
     svc.delay = delay_for(spec, svc.failures)
     svc.failures += 1
     of = f" of {spec.max_restarts}" if spec.max_restarts else ""
     return Next("backoff", svc.delay, "info",
-                f"unhealthy: restarting in {span(svc.delay)} (restart {svc.restarts}{of})")
+                f"{prefix}restarting in {span(svc.delay)} (restart {svc.restarts}{of})")
 
 
 def essential_end(svc):

@@ -53,12 +53,7 @@ def stream(path, payload, timeout=10.0):
                 continue
             if len(buf) > protocol.MAX_REPLY:
                 raise protocol.ProtocolError("reply too large")
-            try:
-                chunk = sock.recv(65536)
-            except socket.timeout:
-                raise protocol.ProtocolError(f"no reply from the daemon within {timeout:g}s") from None
-            except OSError as e:
-                raise protocol.ProtocolError(f"connection lost: {e.strerror}") from None
+            chunk = _recv(sock, timeout)
             if not chunk:
                 if first:
                     raise protocol.ProtocolError("the daemon closed the connection without a reply")
@@ -66,6 +61,15 @@ def stream(path, payload, timeout=10.0):
             buf += chunk
     finally:
         sock.close()
+
+
+def _recv(sock, timeout):
+    try:
+        return sock.recv(65536)
+    except socket.timeout:
+        raise protocol.ProtocolError(f"no reply from the daemon within {timeout:g}s") from None
+    except OSError as e:
+        raise protocol.ProtocolError(f"connection lost: {e.strerror}") from None
 
 
 def _parse_frame(frame):
@@ -82,19 +86,8 @@ def _parse_frame(frame):
 def request(path, payload, timeout=10.0):
     """Send one request and return the reply dict. Raises NoDaemon or protocol.ProtocolError."""
     deadline = time.monotonic() + timeout
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _connect(path, timeout)
     try:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except FileNotFoundError:
-            raise NoDaemon(f"no daemon socket at {path}") from None
-        except ConnectionRefusedError:
-            raise NoDaemon(f"nothing is listening on {path}") from None
-        except PermissionError:
-            raise NoDaemon(f"permission denied: cannot reach {path}") from None
-        except OSError as e:
-            raise NoDaemon(f"cannot connect to {path}: {e.strerror or e}") from None
         try:
             sock.sendall(protocol.encode(payload))
         except OSError as e:
@@ -106,12 +99,7 @@ def request(path, payload, timeout=10.0):
             if left <= 0:
                 raise protocol.ProtocolError(f"no reply from the daemon within {timeout:g}s")
             sock.settimeout(left)
-            try:
-                chunk = sock.recv(65536)
-            except socket.timeout:
-                raise protocol.ProtocolError(f"no reply from the daemon within {timeout:g}s") from None
-            except OSError as e:
-                raise protocol.ProtocolError(f"connection lost: {e.strerror}") from None
+            chunk = _recv(sock, timeout)
             if not chunk:
                 raise protocol.ProtocolError("the daemon closed the connection without a reply")
             buf += chunk
