@@ -19,9 +19,10 @@ The one waitpid outside zei.shell.reaper is here: the child is PID 1's only chil
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from zei.core import jsontext
 
 
 def run(argv, priv, priv_error=None):
@@ -38,7 +39,7 @@ def run(argv, priv, priv_error=None):
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-            data = memoryview(json.dumps(msg).encode())
+            data = memoryview(jsontext.dumps(msg).encode())
             while data:
                 data = data[os.write(wfd, data):]
         finally:
@@ -53,18 +54,16 @@ def run(argv, priv, priv_error=None):
     os.close(rfd)
     os.waitpid(pid, 0)
     try:
-        return json.loads(b"".join(chunks))
+        return jsontext.loads(b"".join(chunks))
     except ValueError:
         return {"mode": "error", "error": "the start-up child died without an answer"}
 
 
 def _parse(argv, priv, priv_error):
-    from docopt import DocoptExit, docopt
-
-    from zei import __version__, cli
+    from zei import cli, usage
     try:
-        args = docopt(cli.__doc__, argv, version=f"zei {__version__}")
-    except DocoptExit:
+        args = usage.parse_args(argv)
+    except usage.UsageError:
         sys.stderr.write(cli.usage_error(argv))
         return {"mode": "exit", "code": cli.EXIT_USAGE}
     if any(args[c] for c in cli.COMMANDS):

@@ -26,7 +26,7 @@ of a larger one; the client refuses more). Decoder is incremental and pure: byte
 """
 from __future__ import annotations
 
-import json
+from zei.core import jsontext
 
 MAX_REQUEST = 4096
 MAX_REPLY = 1 << 20
@@ -108,13 +108,13 @@ class Decoder:
 
 
 def encode(obj):
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    return jsontext.dumps(obj, compact=True).encode() + b"\n"
 
 
 def parse_request(frame):
     """A validated request dict from one frame; raises ProtocolError."""
     try:
-        obj = json.loads(frame.decode("utf-8"))
+        obj = jsontext.loads(frame.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):    # [[[[... nests past the stack
         raise ProtocolError("not a JSON request") from None
     if not isinstance(obj, dict):
@@ -158,7 +158,7 @@ def _check_logs(obj):
 
 def parse_reply(frame):
     try:
-        obj = json.loads(frame.decode("utf-8"))
+        obj = jsontext.loads(frame.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ProtocolError("the daemon sent a reply that is not JSON") from None
     if not isinstance(obj, dict) or "ok" not in obj:

@@ -1,11 +1,14 @@
-"""The CLI's side of the control socket: one request, one reply, bounded in time and size."""
+"""The CLI's side of the control socket: one request, one reply, bounded in time and size.
+
+It uses `_socket` (the C module) directly: the socket module around it imports enum and
+selectors, a good part of a CLI call's start-up for nothing this module uses."""
 from __future__ import annotations
 
+import _socket
 import errno
-import socket
 import time
 
-from zei.core import protocol
+from zei.core import jsontext, protocol
 from zei.shell.sockpath import DEFAULT as DEFAULT_SOCKET  # noqa: F401  (the rule: zei.shell.sockpath)
 
 
@@ -14,7 +17,7 @@ class NoDaemon(Exception):
 
 
 def _connect(path, timeout):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
     try:
         sock.connect(path)
@@ -66,16 +69,15 @@ def stream(path, payload, timeout=10.0):
 def _recv(sock, timeout):
     try:
         return sock.recv(65536)
-    except socket.timeout:
+    except TimeoutError:
         raise protocol.ProtocolError(f"no reply from the daemon within {timeout:g}s") from None
     except OSError as e:
         raise protocol.ProtocolError(f"connection lost: {e.strerror}") from None
 
 
 def _parse_frame(frame):
-    import json
     try:
-        obj = json.loads(frame.decode("utf-8"))
+        obj = jsontext.loads(frame.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise protocol.ProtocolError("the daemon sent a line that is not JSON") from None
     if not isinstance(obj, dict):

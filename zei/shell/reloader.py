@@ -15,12 +15,12 @@ is refused. The child is reaped by the daemon's reaper like every child; exited(
 """
 from __future__ import annotations
 
-import json
+import _signal as signal
 import os
-import signal
 import time
 
 from zei.core import actions as A
+from zei.core import jsontext
 from zei.core import model
 
 MAX_ANSWER = 8 << 20        # bytes of JSON the child may send (a config of thousands of services fits)
@@ -70,7 +70,7 @@ class Reloader:
                 msg = self.reader(self.path, self.daemon.priv, self.daemon.config)
             except BaseException as e:
                 msg = {"unreadable": f"{type(e).__name__}: {e}"}
-            data = memoryview(json.dumps(msg).encode())
+            data = memoryview(jsontext.dumps(msg).encode())
             while data:
                 data = data[os.write(wfd, data):]
         finally:
@@ -94,7 +94,7 @@ class Reloader:
                 return self._fail(f"the config reader said more than {MAX_ANSWER} bytes")
             self.chunks.append(chunk)
         try:
-            msg = json.loads(b"".join(self.chunks))
+            msg = jsontext.loads(b"".join(self.chunks))
         except ValueError:
             msg = {"unreadable": "the config reader died without an answer"}
         token = self.token
