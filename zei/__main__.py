@@ -108,12 +108,10 @@ def main(argv=None):
 
 def command_line(argv):
     """Every path but the daemon: privileges are already dropped to the caller."""
-    from docopt import DocoptExit, docopt
-
-    from zei import __version__, cli
+    from zei import cli, usage
     try:
-        args = docopt(cli.__doc__, argv, version=f"zei {__version__}")
-    except DocoptExit:
+        args = usage.parse_args(argv)
+    except usage.UsageError:
         sys.stderr.write(cli.usage_error(argv))
         return cli.EXIT_USAGE
     if any(args[c] for c in cli.COMMANDS):

@@ -10,7 +10,7 @@ import pytest
 ZEI = Path(__file__).resolve().parents[2] / "zei"
 CORE = tuple(sorted(p.stem for p in (ZEI / "core").glob("*.py") if p.stem != "__init__"))
 SHELL = tuple(sorted(p.stem for p in (ZEI / "shell").glob("*.py") if p.stem != "__init__"))
-FORBIDDEN = {"os", "signal", "select", "socket", "time", "subprocess"}
+FORBIDDEN = {"os", "signal", "select", "socket", "time", "subprocess", "_signal", "_socket"}
 
 
 def imported_modules(source):
@@ -61,7 +61,7 @@ def test_the_layout_is_the_architecture():
     assert {"supervisor", "policy", "shutdown", "config", "model", "protocol", "control"} <= set(CORE)
     assert {"daemon", "spawn", "reaper", "signals", "privileges", "server", "client"} <= set(SHELL)
     top = sorted(p.stem for p in ZEI.glob("*.py"))
-    assert top == ["__init__", "__main__", "cli", "prelude", "render"], top
+    assert top == ["__init__", "__main__", "cli", "prelude", "render", "usage"], top
 
 
 @pytest.mark.parametrize("module", SHELL)
