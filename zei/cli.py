@@ -64,34 +64,34 @@ not ready); 2 bad usage; 3 service not running (status); 4 unknown service (stat
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
 
-from zei.core import protocol   # the YAML side (zei.core.config) only when needed
+from zei.core import jsontext, protocol   # the YAML side (zei.core.config) only when needed
 from zei.render import fmt_duration, fmt_exit, render_line, render_list, render_status  # noqa: F401
 from zei.shell import client
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 NO_COMMAND = "zei: no command; see: zei --help\n"
 COMMANDS = ("list", "status", "start", "stop", "restart", "signal", "ready", "reload", "logs", "check")
-SIGNALS = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
-           and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
 
 
 def parse_signal(text):
     """'HUP', 'SIGHUP', 'hup', '1' -> 1. Raises ValueError listing the valid names."""
+    import _signal
+
+    from zei.render import signal_numbers
+    numbers = signal_numbers()
     t = text.strip().upper()
     if t.isdigit():
         n = int(t)
-        if 1 <= n <= signal.SIGRTMAX:
+        if 1 <= n <= _signal.SIGRTMAX:
             return n
     else:
         name = t[3:] if t.startswith("SIG") else t
-        if name in SIGNALS:
-            return SIGNALS[name]
-    valid = ", ".join(sorted(SIGNALS, key=SIGNALS.get))
+        if name in numbers:
+            return numbers[name]
+    valid = ", ".join(sorted(numbers, key=numbers.get))
     raise ValueError(f"unknown signal {text!r}; use a name (with or without SIG) or a number: {valid}")
 
 
@@ -272,12 +272,13 @@ def cmd_logs(sock, args, out, err):
     as_json, with_time = args["--json"], args["--time"]
 
     def show(obj):
-        out.write(json.dumps(obj) + "\n" if as_json else render_line(obj, with_time))
+        out.write(jsontext.dumps(obj) + "\n" if as_json else render_line(obj, with_time))
 
     if payload["follow"]:
         # Ctrl-C ends a follower even when it was started with SIGINT ignored (a background
         # job of a non-interactive shell, nohup): Python would then keep it ignored.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        import _signal
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     frames = client.stream(sock, payload, 10.0)
     try:
         reply = next(frames)
@@ -350,6 +351,7 @@ def cmd_show(sock, path, name, status, as_json, out, err):
     services = reply["services"]
     stopping = reply.get("shutting_down") and (reply.get("shutdown_reason") or "shutting down")
     if as_json:
+        import json                      # indented, for people: the json package's layout
         out.write(json.dumps({"daemon": True, "shutting_down": bool(reply.get("shutting_down")),
                               "shutdown_reason": reply.get("shutdown_reason") or None,
                               "services": services}, indent=2) + "\n")
@@ -386,6 +388,7 @@ def show_from_config(path, name, status, as_json, why, out, err):
              "interval": s.interval, "depends_on": list(s.depends_on),
              "env_files": service_mod.env_files(s), "reason": head} for s in specs]
     if as_json:
+        import json
         out.write(json.dumps({"daemon": False, "config": path, "services": rows}, indent=2) + "\n")
     else:
         err.write(f"zei: {head} ({why}); showing {path}\n")

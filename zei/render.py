@@ -3,8 +3,36 @@
 to text; and how `zei logs` shows a line (render_line)."""
 from __future__ import annotations
 
-import json
-import signal
+import _signal
+
+from zei.core import jsontext
+
+
+# Signal names as the signal module's Signals enum has them, read from `_signal`: importing
+# signal (an IntEnum) would bring enum into every CLI call. The enum takes every SIG*
+# constant (not the SIG_* handler values), and where names share a number (SIGABRT/SIGIOT,
+# SIGCHLD/SIGCLD, SIGIO/SIGPOLL) the member is the first in sorted order; so is this table
+# (tests/unit/test_cli.py compares them).
+def _names():
+    by_number = {}
+    for name, value in vars(_signal).items():
+        if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(value, int):
+            by_number.setdefault(value, []).append(name)
+    return {number: min(names) for number, names in by_number.items()}
+
+
+SIGNAL_NAMES = _names()                                   # number -> canonical name, e.g. 15 -> "SIGTERM"
+
+
+def signal_name(number):
+    """'SIGTERM' for 15; 'signal N' for a number without a name."""
+    return SIGNAL_NAMES.get(number, f"signal {number}")
+
+
+def signal_numbers():
+    """{'HUP': 1, 'INT': 2, ...}: the canonical names without SIG, as `zei signal` takes them
+    (not RTMIN/RTMAX, which are ranges rather than one signal)."""
+    return {n[3:]: v for v, n in SIGNAL_NAMES.items() if n not in ("SIGRTMIN", "SIGRTMAX")}
 
 
 def fmt_duration(seconds):
@@ -24,10 +52,7 @@ def fmt_exit(last):
     if not last:
         return "-"
     if "signal" in last:
-        try:
-            return signal.Signals(last["signal"]).name
-        except ValueError:
-            return f"signal {last['signal']}"
+        return signal_name(last["signal"])
     if "code" in last:
         return f"exit {last['code']}"
     return "error: " + str(last.get("error", "?"))
@@ -63,13 +88,6 @@ def _state(s):
     return f"{s['state']} (next {nxt[11:16] if soon else nxt[:16].replace('T', ' ')})"
 
 
-def _signal_name(num):
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return f"signal {num}"
-
-
 def render_status(services):
     blocks = []
     for s in services:
@@ -100,7 +118,7 @@ def render_status(services):
             lines.append("  essential:  yes (zei stops and exits with its code when it ends)")
         if s.get("stop_signal") is not None:
             grace = s.get("stop_grace_period")
-            lines.append(f"  stop:       {_signal_name(s['stop_signal'])}"
+            lines.append(f"  stop:       {signal_name(s['stop_signal'])}"
                          + (f", SIGKILL after {fmt_duration(grace)}" if grace is not None else ""))
         if s.get("oneshot"):
             lines.append("  oneshot:    yes" + (f", every {s['interval']:g}s" if s.get("interval") else "")
@@ -180,6 +198,6 @@ def render_line(obj, with_time=False):
         tag = level if stream not in LOG_TAG or level != "info" else LOG_TAG[stream]
         msg = str(obj.get("msg", ""))
         if not msg.isprintable():
-            msg = "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in msg)
+            msg = "".join(c if c.isprintable() else jsontext.quote(c)[1:-1] for c in msg)
         text = f"{obj.get('source', '?')}[{tag}] {msg}"
     return (f"{obj.get('time', '')} {text}\n") if with_time else text + "\n"

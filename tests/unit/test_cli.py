@@ -10,7 +10,7 @@ import pytest
 from docopt import DocoptExit, docopt
 
 from fakes import FakeShell, spec, supervisor
-from zei import __version__, cli
+from zei import __version__, cli, render
 
 # ---- parse_signal --------------------------------------------------------------------------
 from zei.core import protocol
@@ -40,7 +40,7 @@ def test_parse_signal_rejects_and_lists_the_valid_names(text):
 
 
 def test_every_listed_name_is_accepted():
-    for name, number in cli.SIGNALS.items():
+    for name, number in render.signal_numbers().items():
         assert cli.parse_signal(name) == cli.parse_signal("SIG" + name) == number == signal.Signals["SIG" + name]
 
 
@@ -410,3 +410,18 @@ def test_status_during_an_essential_shutdown_says_why(monkeypatch):
     code, out, _, _ = run("list", monkeypatch, reply={"ok": True, "services": [row],
                                                       "shutting_down": True, "shutdown_reason": why})
     assert code == 0 and out.splitlines()[0] == f"zei is stopping: {why}"
+
+
+def test_signal_names_are_the_enum_members_names():
+    assert {int(s): s.name for s in signal.Signals} == render.SIGNAL_NAMES
+
+
+def test_signal_name_of_an_unknown_number():
+    assert render.signal_name(15) == "SIGTERM"
+    assert render.signal_name(200) == "signal 200"
+
+
+def test_signal_numbers_are_the_cli_names():
+    expected = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")
+                and not s.name.startswith("SIG_") and s.name not in ("SIGRTMIN", "SIGRTMAX")}
+    assert render.signal_numbers() == expected

@@ -21,15 +21,15 @@ The payload is newline-separated KEY=VALUE (utf-8, errors replaced); other lines
 """
 from __future__ import annotations
 
+import _socket
 import os
 import select
-import socket
 import struct
 
 RECV_MAX = 4096                       # systemd's NOTIFY_BUFFER_MAX
 MAX_PER_WAKEUP = 16
 MAX_FDS = 64                          # room for passed fds; the kernel closes any beyond it
-ANC_ROOM = socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4 * MAX_FDS)
+ANC_ROOM = _socket.CMSG_SPACE(12) + _socket.CMSG_SPACE(4 * MAX_FDS)
 SUN_PATH_MAX = 108
 _UCRED = struct.Struct("3i")
 POLL_IN = select.POLLIN
@@ -58,10 +58,10 @@ class NotifySockets:
         s = self.socks.get(name)
         if s is not None:
             return s.address
-        sock = socket.socket(socket.AF_UNIX,
-                             socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(_socket.AF_UNIX,
+                             _socket.SOCK_DGRAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_PASSCRED, 1)
             for attempt in range(3):
                 raw = f"\0zei-notify/{os.getpid()}/{os.urandom(8).hex()}/{name}".encode(
                     "utf-8", "replace")[:SUN_PATH_MAX]
@@ -96,7 +96,7 @@ class NotifySockets:
             if s is None or self.fds.get(fd) is not s:     # closed by on_message
                 return
             try:
-                data, anc, flags, _ = s.sock.recvmsg(RECV_MAX, ANC_ROOM, socket.MSG_CMSG_CLOEXEC)
+                data, anc, flags, _ = s.sock.recvmsg(RECV_MAX, ANC_ROOM, _socket.MSG_CMSG_CLOEXEC)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -104,14 +104,14 @@ class NotifySockets:
             pid, fds = None, []
             try:
                 for level, kind, payload in anc:
-                    if level != socket.SOL_SOCKET:
+                    if level != _socket.SOL_SOCKET:
                         continue
-                    if kind == socket.SCM_RIGHTS:
+                    if kind == _socket.SCM_RIGHTS:
                         n = len(payload) // 4
                         fds.extend(struct.unpack(f"{n}i", payload[:4 * n]))
-                    elif kind == socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
+                    elif kind == _socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
                         pid = _UCRED.unpack_from(payload)[0]
-                if flags & socket.MSG_TRUNC:
+                if flags & _socket.MSG_TRUNC:
                     self.rejected += 1
                 elif not self._from_service(s.name, pid):
                     self.rejected += 1
@@ -184,9 +184,11 @@ def send_up(address, message):
         else:
             return f"unsupported NOTIFY_SOCKET address {address!r}"
         data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
-        with socket.socket(socket.AF_UNIX,
-                           socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC) as s:
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC)
+        try:
             s.sendto(data, target)
+        finally:
+            s.close()
         return None
     except OSError as e:
         if e.errno:

@@ -26,9 +26,7 @@ import contextlib
 import os
 import stat
 
-from zei.core.confinement import Confinement
 from zei.core.records import record
-from zei.shell import users
 
 CAPABILITIES = ((7, "CAP_SETUID"), (6, "CAP_SETGID"), (5, "CAP_KILL"))   # what switching needs
 
@@ -61,7 +59,7 @@ class Privileges:
         want_user = environ.get("ZEI_APP_USER")
         want_group = environ.get("ZEI_APP_GROUP")
         if want_user:
-            entry = users.lookup_user(want_user)
+            entry = _users().lookup_user(want_user)
             if entry is None:
                 raise PrivilegeError(f"ZEI_APP_USER: no such user {want_user!r}")
             if not self.root and getattr(entry, "pw_uid", None) != euid and getattr(entry, "uid", None) != euid:
@@ -69,14 +67,14 @@ class Privileges:
                                      f"({self.why}); it cannot take on {want_user!r}")
             _check_group(want_group)
             try:
-                ident = users.resolve(want_user, want_group or None)
-            except users.UnknownUser as e:
+                ident = _users().resolve(want_user, want_group or None)
+            except _users().UnknownUser as e:
                 raise PrivilegeError(f"ZEI_APP_USER: {e}") from None
             self.app_uid, self.app_gid = ident.uid, ident.gid
             if self.app_gid == 0:
                 if want_group:
                     raise PrivilegeError("ZEI_APP_GROUP: the app group must not be root's (gid 0)")
-                self.app_gid = users.primary_gid(ident.uid)   # a user whose primary group is 0
+                self.app_gid = _users().primary_gid(ident.uid)   # a user whose primary group is 0
         elif ruid != 0:
             self.app_uid = ruid
             self.app_gid = _check_group(want_group) if want_group else rgid
@@ -84,7 +82,7 @@ class Privileges:
                 # `USER 65532` with no group in an image that has no such user starts zei
                 # with gid 0: never adopt root's group. Use the uid's own primary group,
                 # or a group numbered like the uid.
-                self.app_gid = users.primary_gid(ruid)
+                self.app_gid = _users().primary_gid(ruid)
         if self.app_uid == 0:
             raise PrivilegeError("the app identity must not be root (ZEI_APP_USER)")
         self.cycling = self.root and self.app_uid is not None
@@ -114,17 +112,17 @@ class Privileges:
         Raises users.UnknownUser. Without privileges, zei's own uid and gid keep zei's own
         supplementary groups: setgroups is not allowed, and the spawned child skips it."""
         if self.root:
-            return users.resolve("root" if user is None else user, group)
+            return _users().resolve("root" if user is None else user, group)
         uid, gid = self.own
         if user is None:
             if group is not None:
-                gid = users.lookup_group(group)
+                gid = _users().lookup_group(group)
                 if gid is None:
-                    raise users.UnknownUser(f"no such group {group!r}")
-            entry = users.lookup_user(str(uid))
+                    raise _users().UnknownUser(f"no such group {group!r}")
+            entry = _users().lookup_user(str(uid))
             home = getattr(entry, "pw_dir", None) or "/"
-            return users.Identity(_name(uid), uid, gid, tuple(os.getgroups()), home)
-        ident = users.resolve(user, group)
+            return _users().Identity(_name(uid), uid, gid, tuple(os.getgroups()), home)
+        ident = _users().resolve(user, group)
         if (ident.uid, ident.gid) == (uid, gid):
             ident = ident._replace(groups=tuple(os.getgroups()))
         return ident
@@ -188,14 +186,14 @@ class Privileges:
         root on the say-so of whoever started the suid binary."""
         if not self.cycling:
             return contextlib.nullcontext()
-        return self.acting_as(users.Identity("app", self.app_uid, self.app_gid, (self.app_gid,), "/"))
+        return self.acting_as(_users().Identity("app", self.app_uid, self.app_gid, (self.app_gid,), "/"))
 
 
 def _check_group(name):
     """The gid of ZEI_APP_GROUP, or a PrivilegeError naming it (never None: park() needs a gid)."""
     if not name:
         return None
-    gid = users.lookup_group(name)
+    gid = _users().lookup_group(name)
     if gid is None:
         raise PrivilegeError(f"ZEI_APP_GROUP: no such group {name!r}")
     return gid
@@ -271,13 +269,14 @@ def confinement(found):
 
     def ids(user, group):
         if user is None:
-            gid = own_gid if group is None else users.lookup_group(group)
+            gid = own_gid if group is None else _users().lookup_group(group)
             return None if gid is None else (own_uid, gid)
         try:
-            ident = users.resolve(user, group)
-        except users.UnknownUser:
+            ident = _users().resolve(user, group)
+        except _users().UnknownUser:
             return None
         return ident.uid, ident.gid
+    from zei.core.confinement import Confinement
     return Confinement(own_uid, own_gid, found.why, ids)
 
 
@@ -292,7 +291,7 @@ def check_confinement():
 
 
 def _name(uid):
-    entry = users.lookup_user(str(uid))
+    entry = _users().lookup_user(str(uid))
     return getattr(entry, "pw_name", None) or str(uid)
 
 
@@ -308,3 +307,10 @@ def drop_to_caller():
         os.setresuid(ruid, ruid, ruid)
     if os.geteuid() != ruid:
         raise PrivilegeError("could not drop privileges")
+
+
+def _users():
+    """zei.shell.users, imported on first use: the CLI's drop_to_caller() needs none of it
+    (and its config model), and every CLI call passes through here."""
+    from zei.shell import users
+    return users

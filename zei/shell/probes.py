@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
+import _signal
+import _socket
 import select
-import signal
-import socket
 
 from zei.core import model
 from zei.shell import spawn, users
@@ -217,10 +217,10 @@ class Probes:
         try:
             with self.priv.elevated():
                 try:
-                    os.killpg(c.pid, signal.SIGKILL)
+                    os.killpg(c.pid, _signal.SIGKILL)
                 except ProcessLookupError:
                     try:
-                        os.kill(c.pid, signal.SIGKILL)
+                        os.kill(c.pid, _signal.SIGKILL)
                     except ProcessLookupError:
                         pass
         except OSError:
@@ -238,14 +238,14 @@ class Probes:
         port = check.port if check.port is not None else (80 if c.kind == "http" else None)
         if type(port) is not int or not 0 < port < 65536:
             raise ValueError(f"bad port {port!r}")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
         addr, _, scope = host.partition("%")
         try:
-            socket.inet_pton(family, addr)                 # numeric only: never a DNS lookup
+            _socket.inet_pton(family, addr)                 # numeric only: never a DNS lookup
         except (OSError, ValueError):
             raise ValueError(f"not an IP address: {host!r}") from None
-        if family == socket.AF_INET6:
-            scope_id = (int(scope) if scope.isdigit() else socket.if_nametoindex(scope)) if scope else 0
+        if family == _socket.AF_INET6:
+            scope_id = (int(scope) if scope.isdigit() else _socket.if_nametoindex(scope)) if scope else 0
             target = (addr, port, 0, scope_id)
         else:
             target = (addr, port)
@@ -253,12 +253,12 @@ class Probes:
             path = check.path or "/"
             if any(ch in path for ch in "\r\n \0"):
                 raise ValueError(f"bad http path {path!r}")
-            shown = f"[{host}]" if family == socket.AF_INET6 else host
+            shown = f"[{host}]" if family == _socket.AF_INET6 else host
             if port != 80:
                 shown = f"{shown}:{port}"
             c.request = (f"GET {path} HTTP/1.1\r\nHost: {shown}\r\nUser-Agent: zei\r\n"
                          "Accept: */*\r\nConnection: close\r\n\r\n").encode("utf-8", "replace")
-        sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(family, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC)
         c.sock, c.fd = sock, sock.fileno()
         err = sock.connect_ex(target)
         if err not in (0, errno_mod.EINPROGRESS):
@@ -269,7 +269,7 @@ class Probes:
 
     def _conn_ready(self, c, events, now):
         if c.state == _CONNECTING:
-            err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            err = c.sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
             if err:
                 self._fail(c, now, describe(err))
                 return
@@ -282,7 +282,7 @@ class Probes:
                 return
             c.state = _SENDING
         if c.state == _SENDING:
-            sent = c.sock.send(c.request, socket.MSG_NOSIGNAL)
+            sent = c.sock.send(c.request, _socket.MSG_NOSIGNAL)
             c.request = c.request[sent:]
             if not c.request:
                 c.state = _RECEIVING

@@ -40,7 +40,7 @@ from __future__ import annotations
 import errno
 import itertools
 import select
-import socket
+import _socket
 import struct
 import time
 
@@ -134,7 +134,8 @@ class Server:
     def accept(self, now):
         for _ in range(ACCEPT_BURST):
             try:
-                sock, _ = self.sock.accept()
+                fd, _ = self.sock._accept()
+                sock = _socket.socket(fileno=fd)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -142,7 +143,7 @@ class Server:
                     self.out.event("warn", "zei", f"control socket: cannot accept: {e.strerror}")
                 return
             sock.setblocking(False)
-            pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            pid, uid, gid = struct.unpack("3i", sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12))
             if uid not in self.allowed:
                 self.out.event("warn", "zei", f"control socket: permission denied for uid {uid} (pid {pid})")
                 _refuse(sock, {"ok": False, "code": "denied",
@@ -273,7 +274,7 @@ class Server:
         sent = False
         while conn.out:
             try:
-                n = conn.sock.send(conn.out, socket.MSG_NOSIGNAL)
+                n = conn.sock.send(conn.out, _socket.MSG_NOSIGNAL)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:                  # EPIPE, ECONNRESET: the peer is gone
@@ -334,7 +335,7 @@ class Server:
         conn.deadline = None
         self.watch(conn, 0)
         try:
-            conn.sock.shutdown(socket.SHUT_RDWR)
+            conn.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -353,7 +354,7 @@ class Server:
         for c in list(self.conns.values()):
             if c.follower is not None and c.out and not c.gone:
                 try:                         # a follower's last lines (zei's exit), if they fit
-                    c.sock.send(c.out, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+                    c.sock.send(c.out, _socket.MSG_NOSIGNAL | _socket.MSG_DONTWAIT)
                 except OSError:
                     pass
             self.close(c)
@@ -366,7 +367,7 @@ class Server:
 
 def _refuse(sock, payload):
     try:
-        sock.send(protocol.encode(payload), socket.MSG_NOSIGNAL)
+        sock.send(protocol.encode(payload), _socket.MSG_NOSIGNAL)
     except OSError:
         pass
     sock.close()

@@ -10,21 +10,19 @@ changed, reset_in_child() puts back to the default in a service before it execs.
 """
 from __future__ import annotations
 
+import _signal
 import fcntl
 import os
-import signal
 
-import _signal
-
-HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
-           signal.SIGUSR2, signal.SIGCHLD)
-KEEP_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ,   # zei itself must not die writing to a closed pipe
-                signal.SIGTTIN, signal.SIGTTOU)  # nor stop for touching its terminal
-FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
-          signal.SIGSYS, signal.SIGABRT)
+HANDLED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGHUP, _signal.SIGUSR1,
+           _signal.SIGUSR2, _signal.SIGCHLD)
+KEEP_IGNORED = (_signal.SIGPIPE, _signal.SIGXFSZ,   # zei itself must not die writing to a closed pipe
+                _signal.SIGTTIN, _signal.SIGTTOU)  # nor stop for touching its terminal
+FAULTS = (_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE, _signal.SIGILL, _signal.SIGTRAP,
+          _signal.SIGSYS, _signal.SIGABRT)
 
 
-_SIG_DFL = int(signal.SIG_DFL)
+_SIG_DFL = int(_signal.SIG_DFL)
 
 
 def _noop(signum, frame):
@@ -35,28 +33,28 @@ class SignalPipe:
     def __init__(self, forward_all=False):
         global _CHILD_RESET
         self.rfd, self.wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
         handled = set(HANDLED)
         if forward_all:
-            handled |= {s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
+            handled |= {s for s in _signal.valid_signals() if s not in (_signal.SIGKILL, _signal.SIGSTOP)
                         and s not in KEEP_IGNORED and s not in FAULTS and s not in (32, 33)}
-        for sig in signal.valid_signals():
-            if sig in (signal.SIGKILL, signal.SIGSTOP) or sig in KEEP_IGNORED or sig in handled:
+        for sig in _signal.valid_signals():
+            if sig in (_signal.SIGKILL, _signal.SIGSTOP) or sig in KEEP_IGNORED or sig in handled:
                 continue
             try:
-                if signal.getsignal(sig) == signal.SIG_IGN:
-                    signal.signal(sig, signal.SIG_DFL)
+                if _signal.getsignal(sig) == _signal.SIG_IGN:
+                    _signal.signal(sig, _signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
         for sig in KEEP_IGNORED:
-            signal.signal(sig, signal.SIG_IGN)
+            _signal.signal(sig, _signal.SIG_IGN)
         for sig in handled:
             try:
-                signal.signal(sig, _noop)
+                _signal.signal(sig, _noop)
             except (OSError, ValueError):       # glibc's reserved real-time signals
                 pass
         _CHILD_RESET = tuple(int(s) for s in handled | set(KEEP_IGNORED))
-        signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
+        _signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
 
     def drain(self):
         """Signal numbers received since the last call, in order."""

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import _socket
 import os
-import socket
 import stat
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -215,7 +215,7 @@ class SocketFile:
 
     def _answers(self):
         """Whether a daemon listens on the socket already (a second zei must not take it)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC)
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fchdir(self.dir_fd)                  # connect() has no *at form either
@@ -226,7 +226,7 @@ class SocketFile:
             sock.close()
 
     def _bind(self, backlog):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC)
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fchdir(self.dir_fd)                  # bind() has no *at form: bind relative to it

@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
-import signal
 
 import _signal
 
 from zei.shell import signals
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_ALL = frozenset(int(s) for s in signal.valid_signals())
-_SIG_DFL, _SIG_IGN, _TTOU = int(signal.SIG_DFL), int(signal.SIG_IGN), int(signal.SIGTTOU)
-_BLOCK, _SETMASK = int(signal.SIG_BLOCK), int(signal.SIG_SETMASK)
+_ALL = frozenset(int(s) for s in _signal.valid_signals())
+_SIG_DFL, _SIG_IGN, _TTOU = int(_signal.SIG_DFL), int(_signal.SIG_IGN), int(_signal.SIGTTOU)
+_BLOCK, _SETMASK = int(_signal.SIG_BLOCK), int(_signal.SIG_SETMASK)
 
 
 class SpawnError(Exception):
