@@ -78,11 +78,14 @@ measure: deps dist/zei
 # of a fresh namespace. `bench` (~8 min) rewrites bench/results/latest.json and
 # docs/benchmarks.md; `bench-smoke` (<1 min) runs every scenario once, tiny, and checks
 # correctness only. The zei measured: ZEI_BIN, else dist/zei if built, else the source tree.
+# The harness is the package bench/ (stdlib only), run by the system /usr/bin/python3.
 .PHONY: bench bench-smoke
 bench: deps
+	./scripts/ensure-apt python3
 	./scripts/bench
 
 bench-smoke: deps
+	./scripts/ensure-apt python3
 	./scripts/bench --smoke
 
 # The project's image, built from its Dockerfile and run by a real container engine:
