@@ -22,16 +22,28 @@ remembers the situation it started in so that `zei check` judges as the daemon w
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 
-from zei.core.records import record
-
 CAPABILITIES = ((7, "CAP_SETUID"), (6, "CAP_SETGID"), (5, "CAP_KILL"))   # what switching needs
 
-Situation = record("Situation", "uid gid why", doc="The uid/gid zei runs with, and why it has "
-                   "no privileges (None: it has them).")
+
+
+class Situation(tuple):
+    """(uid, gid, why): the uid/gid zei runs with, and why it has no privileges (None: it has
+    them). A plain tuple class, not a zei.core.records record: every CLI call comes through
+    here, and records' namedtuple would import collections for it."""
+    __slots__ = ()
+
+    def __new__(cls, uid, gid, why):
+        return tuple.__new__(cls, (uid, gid, why))
+
+    uid = property(lambda self: self[0])
+    gid = property(lambda self: self[1])
+    why = property(lambda self: self[2])
+
+    def __repr__(self):
+        return f"Situation(uid={self[0]!r}, gid={self[1]!r}, why={self[2]!r})"
 
 
 class PrivilegeError(Exception):
@@ -151,42 +163,82 @@ class Privileges:
             os.setgroups([])
             self.parked = False
 
-    @contextlib.contextmanager
     def elevated(self):
         """Root for the duration of the block (fork, kill, open as another user)."""
-        was = self.parked
-        self.unpark()
-        try:
-            yield
-        finally:
-            if was:
-                self.park()
+        return _Elevated(self)
 
-    @contextlib.contextmanager
     def acting_as(self, ident):
         """Effective ids of `ident` for the block (used to open a service's log file as it)."""
-        if not self.root:
-            yield
-            return
-        with self.elevated():
-            saved_groups = os.getgroups()
-            os.setgroups(list(ident.groups))
-            os.setresgid(-1, ident.gid, -1)
-            os.setresuid(-1, ident.uid, -1)
-            try:
-                yield
-            finally:
-                os.setresuid(-1, 0, -1)
-                os.setresgid(-1, 0, -1)
-                os.setgroups(saved_groups)
-
+        return _ActingAs(self, ident) if self.root else _NOTHING
 
     def as_app(self):
         """Read what the app identity may read, as it (the config file): nothing is read as
         root on the say-so of whoever started the suid binary."""
         if not self.cycling:
-            return contextlib.nullcontext()
+            return _NOTHING
         return self.acting_as(_users().Identity("app", self.app_uid, self.app_gid, (self.app_gid,), "/"))
+
+
+# The blocks above as plain classes, not contextlib generators: contextlib imports
+# collections and functools, a good part of a CLI call, which passes through this module.
+class _Elevated:
+    __slots__ = ("priv", "was")
+
+    def __init__(self, priv):
+        self.priv, self.was = priv, False
+
+    def __enter__(self):
+        self.was = self.priv.parked
+        self.priv.unpark()
+
+    def __exit__(self, *exc):
+        if self.was:
+            self.priv.park()
+        return False
+
+
+class _ActingAs:
+    __slots__ = ("elevated", "ident", "saved_groups")
+
+    def __init__(self, priv, ident):
+        self.elevated, self.ident, self.saved_groups = _Elevated(priv), ident, None
+
+    def __enter__(self):
+        self.elevated.__enter__()
+        try:
+            self.saved_groups = os.getgroups()
+            os.setgroups(list(self.ident.groups))
+            os.setresgid(-1, self.ident.gid, -1)
+            os.setresuid(-1, self.ident.uid, -1)
+        except BaseException:
+            self._restore()
+            raise
+
+    def __exit__(self, *exc):
+        self._restore()
+        return False
+
+    def _restore(self):
+        try:
+            os.setresuid(-1, 0, -1)
+            os.setresgid(-1, 0, -1)
+            if self.saved_groups is not None:
+                os.setgroups(self.saved_groups)
+        finally:
+            self.elevated.__exit__(None, None, None)
+
+
+class _Nothing:
+    __slots__ = ()
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NOTHING = _Nothing()
 
 
 def _check_group(name):
