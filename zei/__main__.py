@@ -87,7 +87,10 @@ def main(argv=None):
         priv, priv_error = privileges.Privileges(), None
     except (LookupError, OSError, privileges.PrivilegeError) as e:
         priv, priv_error = None, str(e)
-    start = prelude.run(argv, priv, priv_error)
+    outcome = prelude.start(argv, priv, priv_error)
+    if priv is not None:      # the daemon is what comes next (but for `zei CMD` as PID 1):
+        from zei.shell import daemon   # noqa: F401  import it while the child parses
+    start = outcome()
     if start["mode"] == "exit":
         return start["code"]
     if start["mode"] == "error":
@@ -120,5 +123,17 @@ def command_line(argv):
     return cli.EXIT_USAGE
 
 
+def _exit(code):
+    """Exit without the interpreter's teardown (freeing every module and object one by one:
+    milliseconds a CLI call or `zei -- true` would spend for nothing); zei has nothing left
+    to close by then but its buffered output."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)                 # the usual path reports a broken stdout as Python does
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -25,7 +25,9 @@ import sys
 from zei.core import jsontext
 
 
-def run(argv, priv, priv_error=None):
+def start(argv, priv, priv_error=None):
+    """Fork the parsing child; returns a function that waits for its outcome. In between
+    PID 1 can import what the daemon needs (two cores: both at once)."""
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -45,6 +47,10 @@ def run(argv, priv, priv_error=None):
         finally:
             os._exit(0)
     os.close(wfd)
+    return lambda: _outcome(pid, rfd)
+
+
+def _outcome(pid, rfd):
     chunks = []
     while True:
         chunk = os.read(rfd, 65536)
@@ -60,13 +66,14 @@ def run(argv, priv, priv_error=None):
 
 
 def _parse(argv, priv, priv_error):
-    from zei import cli, usage
+    from zei import usage
     try:
         args = usage.parse_args(argv)
     except usage.UsageError:
+        from zei import cli
         sys.stderr.write(cli.usage_error(argv))
         return {"mode": "exit", "code": cli.EXIT_USAGE}
-    if any(args[c] for c in cli.COMMANDS):
+    if any(args[c] for c in usage.COMMANDS):
         return {"mode": "cli"}
     from zei.shell import sockpath
     msg = {"mode": "daemon", "config_path": os.path.abspath(args["--config"]),
@@ -76,23 +83,29 @@ def _parse(argv, priv, priv_error):
         msg["privileges"] = priv_error
         return msg
     command = [args["COMMAND"]] + args["ARG"] if args["--"] else None
-    from zei.core import config, model
+    from zei.core import model
     try:
         with priv.as_app():
             if command is not None and not _names_config(argv) and not os.path.exists(msg["config_path"]):
                 cfg = model.Config(path="(no config)", services=())   # zei -- CMD: tini's job only
                 msg["config_path"] = cfg.path
             else:
-                cfg = cli.load_config(msg["config_path"], priv.confinement)
+                cfg = _read_config(msg["config_path"], priv)    # PyYAML only for a file
         if command is not None:
             who = (str(priv.app_uid), str(priv.app_gid)) if priv.cycling else (None, None)
             cfg = model.with_command(cfg, command, *who)     # CMD runs as the container's USER
         msg["config"] = model.to_json(cfg)
-    except config.ConfigError as e:
+    except model.ConfigError as e:                # PyYAML's module (zei.core.config) raises it too
         msg["problems"] = [str(p) for p in e.problems]
     except OSError as e:
         msg["unreadable"] = e.strerror or str(e)
     return msg
+
+
+def _read_config(path, priv):
+    """The validated config at path (zei.core.config, PyYAML: imported only here)."""
+    from zei import cli
+    return cli.load_config(path, priv.confinement)
 
 
 def _names_config(argv):
@@ -107,7 +120,7 @@ def _names_config(argv):
 def reread(path, priv, current):
     """`zei reload`, in the daemon's reading child (zei.shell.reloader): the config at
     `path`, validated as the app identity as at start-up, as JSON-ready data; in command
-    mode with the running `main`'s COMMAND again. Same outcomes as run()'s daemon form."""
+    mode with the running `main`'s COMMAND again. Same outcomes as start()'s daemon form."""
     from zei import cli
     from zei.core import config, model
     try:
