@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import collections
 import os
+import _signal
 import select
-import signal
 import time
 
 from zei.core import actions as A
@@ -131,7 +131,7 @@ class Daemon:
     def ready(self, fd, ev, now):
         if fd == self.sig.rfd:
             for signum in self.sig.drain():
-                if signum != signal.SIGCHLD:
+                if signum != _signal.SIGCHLD:
                     self.execute(self.sup.signal(signum, time.monotonic()))
         elif fd in self.capture.pipes:
             self.capture.read(self.capture.pipes[fd])

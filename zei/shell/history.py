@@ -24,8 +24,9 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-import json
 import time
+
+from zei.core import jsontext
 
 MAX_LINES = 10000              # lines kept per source
 BYTES_PER_SOURCE = 256 * 1024  # bytes kept per source (line bytes + ENTRY_OVERHEAD a chunk)
@@ -142,7 +143,7 @@ def marker(n):
 
 
 def encode_frame(obj):
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    return jsontext.dumps(obj, compact=True).encode() + b"\n"
 
 
 class History:
@@ -254,7 +255,7 @@ def reply(entries, limit):
     objs, size = [], 200
     for entry, source in reversed(entries):
         obj = as_object(entry, source)
-        size += len(json.dumps(obj)) + 1
+        size += len(jsontext.dumps(obj)) + 1
         if size > limit:
             break
         objs.append(obj)

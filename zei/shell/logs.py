@@ -15,9 +15,9 @@ through a zei.shell.sink.Sink: never blocking, bounded, dropped lines counted an
 """
 from __future__ import annotations
 
-import json
 import time
 
+from zei.core import jsontext
 from zei.shell.sink import Sink
 
 MAX_LINE = 16 * 1024
@@ -111,8 +111,8 @@ def parse_json_line(text):
     if not (stripped.startswith("{") and stripped.endswith("}")):
         return None
     try:
-        obj = json.loads(stripped)
-    except (ValueError, RecursionError):     # {"a":[[[[... nests past the stack
+        obj = jsontext.loads(stripped)
+    except ValueError:                       # not JSON, or {"a":[[[[... nested too deep
         return None
     if not isinstance(obj, dict):
         return None
@@ -124,7 +124,7 @@ def parse_json_line(text):
     for key in MESSAGE_KEYS:
         if key in obj:
             value = obj.pop(key)
-            message = value if isinstance(value, str) else json.dumps(value)
+            message = value if isinstance(value, str) else jsontext.dumps(value)
             break
     for key in ("time", "ts", "timestamp"):
         obj.pop(key, None)
@@ -134,14 +134,14 @@ def parse_json_line(text):
 def _fmt_value(value):
     if isinstance(value, str):
         plain = value and value.isprintable() and " " not in value and '"' not in value
-        return value if plain else json.dumps(value)     # a newline must not end the record
-    return json.dumps(value, separators=(",", ":"))
+        return value if plain else jsontext.quote(value)     # a newline must not end the record
+    return jsontext.dumps(value, compact=True)
 
 
 def _fmt_key(key):
     """A field name as written in a text record: quoted unless it is one plain word."""
     plain = key and key.isprintable() and not any(c in key for c in ' ="')
-    return key if plain else json.dumps(key)
+    return key if plain else jsontext.quote(key)
 
 
 def _escape(text):
@@ -149,7 +149,7 @@ def _escape(text):
     one record stays one line that cannot pass for another source's."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() else jsontext.quote(c)[1:-1] for c in text)
 
 
 def _plain_block(block):
@@ -180,7 +180,7 @@ class Output:
                 obj["service"] = source
             obj["msg"] = message
             obj.update(fields)
-            text = json.dumps(obj) + "\n"
+            text = jsontext.dumps(obj) + "\n"
         else:
             who = "" if source == "zei" else f"{source}: "
             extra = "".join(f" {k}={_fmt_value(v)}" for k, v in fields)
@@ -206,7 +206,7 @@ class Output:
         if self.json:
             base = {"level": "info", "source": source, "stream": stream}
             ts = _now()
-            self.write("".join(json.dumps({"time": ts, **base, "msg": line.decode("utf-8", "replace")})
+            self.write("".join(jsontext.dumps({"time": ts, **base, "msg": line.decode("utf-8", "replace")})
                                + "\n" for line in lines))
         else:
             prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
@@ -233,7 +233,7 @@ class Output:
         levels.append(parsed and parsed[0])
         if parsed is None:
             if self.json:
-                return json.dumps({"time": _now(), "level": "info", "source": source,
+                return jsontext.dumps({"time": _now(), "level": "info", "source": source,
                                    "stream": stream, "msg": text}) + "\n"
             plain = _plain_block(line + b"\n").decode("utf-8", "replace")
             return f"{source}[{STREAM_TAG[stream]}] {plain}"
@@ -242,7 +242,7 @@ class Output:
             obj = {"time": _now(), "level": level, "source": source, "stream": stream, "msg": message}
             for k, v in fields:
                 obj.setdefault(k, v)
-            return json.dumps(obj) + "\n"
+            return jsontext.dumps(obj) + "\n"
         extra = "".join(f" {_fmt_key(k)}={_fmt_value(v)}" for k, v in fields)
         return f"{source}[{level}] {_escape(message)}{extra}\n"
 

@@ -26,9 +26,9 @@ is at most one pipe read of a service, tagged).
 from __future__ import annotations
 
 import collections
+import _socket
 import os
 import select
-import socket
 import stat
 import time
 
@@ -139,7 +139,7 @@ class Sink:
         """Bytes written now (0 if the reader is full); None if the reader is gone."""
         try:
             if self.mode == "socket":
-                return self.sock.send(data, socket.MSG_DONTWAIT)
+                return self.sock.send(data, _socket.MSG_DONTWAIT)
             if self.mode == "guarded":
                 return self._guarded(data)
             return os.write(self.fd, data)
@@ -168,7 +168,7 @@ def _writer(fd):
         return fd, "direct", None
     if stat.S_ISSOCK(st.st_mode):
         try:
-            sock = socket.socket(fileno=os.dup(fd))
+            sock = _socket.socket(fileno=os.dup(fd))
             return sock.fileno(), "socket", sock
         except OSError:
             return fd, "guarded", None
