@@ -75,6 +75,7 @@ env LDFLAGS="-L$staticlibs -Wl,-z,pack-relative-relocs" CCACHE_DIR="$cache/ccach
     --no-deployment-flag=self-execution \
     --python-flag=no_site \
     --python-flag=isolated \
+    --python-flag=no_docstrings \
     --include-package=zei \
     --include-module=yaml \
     --include-package=docopt \

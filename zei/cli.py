@@ -1,4 +1,16 @@
-"""zei - an init system for containers: runs your services as PID 1.
+# zei's command line. Its usage text is a plain constant, not the module docstring: the
+# binary is built without docstrings (resident memory, docs/build.md), and docopt and
+# `zei --help` need this text.
+from __future__ import annotations
+
+import os
+import sys
+
+from zei.core import jsontext, protocol   # the YAML side (zei.core.config) only when needed
+from zei.render import fmt_duration, fmt_exit, render_line, render_list, render_status  # noqa: F401
+from zei.shell import client
+
+USAGE = """zei - an init system for containers: runs your services as PID 1.
 
 Usage:
   zei [-c PATH] [--socket PATH]
@@ -62,14 +74,7 @@ Options:
 Exit codes: 0 success; 1 error (invalid config, daemon unreachable, request refused,
 not ready); 2 bad usage; 3 service not running (status); 4 unknown service (status).
 """
-from __future__ import annotations
-
-import os
-import sys
-
-from zei.core import jsontext, protocol   # the YAML side (zei.core.config) only when needed
-from zei.render import fmt_duration, fmt_exit, render_line, render_list, render_status  # noqa: F401
-from zei.shell import client
+__doc__ = USAGE
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 NO_COMMAND = "zei: no command; see: zei --help\n"
@@ -136,7 +141,7 @@ def usage_error(argv):
                 reason = f"{cmd} needs {'SERVICE:SIGNAL' if cmd == 'signal' else 'SERVICE'}"
     if reason is None:
         reason = "invalid command line"
-    usage = __doc__.split("Usage:")[1].split("\n\n")[0].rstrip()
+    usage = USAGE.split("Usage:")[1].split("\n\n")[0].rstrip()
     return f"zei: {reason}\nUsage:{usage}\nSee: zei --help\n"
 
 

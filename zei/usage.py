@@ -57,7 +57,7 @@ def parse_args(argv):
 
     from zei import cli
     try:
-        return docopt(cli.__doc__, argv, version=f"zei {__version__}")
+        return docopt(cli.USAGE, argv, version=f"zei {__version__}")
     except DocoptExit:
         raise UsageError from None
 

@@ -186,7 +186,7 @@ DEFAULTS = {c: False for c in COMMANDS} | {"--config": "/etc/zei/zei.yaml", "--s
 
 
 def parse(argv):
-    return docopt(cli.__doc__, argv.split(), version=f"zei {__version__}")
+    return docopt(cli.USAGE, argv.split(), version=f"zei {__version__}")
 
 
 @pytest.mark.parametrize("argv", FORMS)
@@ -197,7 +197,7 @@ def test_usage_parses(argv):
 
 
 def test_every_usage_line_has_a_tested_form():
-    usage = cli.__doc__.split("Usage:")[1].split("\n\n")[0]
+    usage = cli.USAGE.split("Usage:")[1].split("\n\n")[0]
     lines = [line.strip() for line in usage.strip().splitlines()]
     words = [next((c for c in COMMANDS if re.search(rf"\b{c}\b", line)), None) for line in lines]
     tested = {next((c for c in COMMANDS if FORMS[f].get(c)), None) for f in FORMS}

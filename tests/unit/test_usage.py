@@ -18,7 +18,7 @@ WORDS = ["list", "status", "start", "stop", "restart", "signal", "ready", "reloa
 
 def reference(argv):
     try:
-        return dict(docopt(cli.__doc__, argv, version="zei test"))
+        return dict(docopt(cli.USAGE, argv, version="zei test"))
     except DocoptExit:
         return "usage error"
     except SystemExit:
