@@ -182,3 +182,50 @@ def test_a_reader_that_went_away_drops_everything_quietly(pipe):
     s.write(b"nobody\n")                     # EPIPE (SIGPIPE is ignored by zei and pytest)
     assert s.gone and not s.pending
     s.close()
+
+
+def test_a_pipe_stdout_is_grown_so_a_tagged_64k_read_fits_in_one_write(pipe):
+    r, w = pipe
+    assert fcntl.fcntl(w, sink_mod.F_GETPIPE_SZ) == 65536
+    s = Sink(w, Clock())
+    assert fcntl.fcntl(w, sink_mod.F_GETPIPE_SZ) == sink_mod.PIPE_SIZE   # the same pipe
+    block = b"".join(line(i) for i in range(720))                        # 72,000 bytes
+    s.write(block)
+    assert not s.pending and read_all(r) == block
+    s.close()
+
+
+def test_growing_a_pipe_never_shrinks_it_and_a_refusal_is_silent(pipe, monkeypatch):
+    r, w = pipe
+    fcntl.fcntl(w, sink_mod.F_SETPIPE_SZ, 1 << 20)
+    sink_mod.grow_pipe(w, sink_mod.PIPE_SIZE)
+    assert fcntl.fcntl(w, sink_mod.F_GETPIPE_SZ) == 1 << 20
+    real = fcntl.fcntl
+
+    def refuse(fd, cmd, arg=0):
+        if cmd == sink_mod.F_SETPIPE_SZ:
+            raise PermissionError(1, "past pipe-max-size")       # an unprivileged user
+        return real(fd, cmd, arg)
+    monkeypatch.setattr(sink_mod.fcntl, "fcntl", refuse)
+    r2, w2 = os.pipe()
+    s = Sink(w2, Clock())
+    assert s.mode == "nonblocking" and real(w2, sink_mod.F_GETPIPE_SZ) == 65536
+    s.write(b"still written\n")
+    assert read_all(r2) == b"still written\n"
+    s.close()
+    os.close(r2)
+    os.close(w2)
+
+
+def test_the_rest_of_a_partly_written_chunk_is_queued_without_a_copy(pipe):
+    r, w = pipe
+    s = Sink(w, Clock())
+    block = b"".join(line(i) for i in range(LIMIT // 100 // 2))          # ~512 KiB
+    s.write(block)
+    assert s.pending and isinstance(s.queue[0], memoryview)             # O(1), not O(len)
+    got = read_all(r)
+    while s.pending:
+        s.flush()
+        got += read_all(r)
+    assert got == block
+    s.close()

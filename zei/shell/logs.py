@@ -222,10 +222,12 @@ class Output:
             return
         prefix = f"{source}[{STREAM_TAG[stream]}] ".encode()
         plain = _plain_block(block)
-        data = prefix + plain[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
-        self.write_bytes(data)
+        # two copies in all: every newline gains the prefix after it (the last one's is cut
+        # off by the view), and the join puts the first line's in front
+        tagged = plain.replace(b"\n", b"\n" + prefix)
+        self.write_bytes(b"".join((prefix, memoryview(tagged)[:-len(prefix)])))
         if self.history is not None:            # after the write; the line count for free
-            self.history.add_block(source, stream, block, (len(data) - len(plain)) // len(prefix))
+            self.history.add_block(source, stream, block, (len(tagged) - len(plain)) // len(prefix))
 
     def _json_log(self, source, stream, line, levels):
         text = line.decode("utf-8", "replace")
