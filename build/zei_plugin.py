@@ -135,6 +135,13 @@ class ZeiPlugin(NuitkaPluginBase):
         # they take ~1.2 MB less resident memory (docs/build.md).
         if module_name.hasOneOfNamespaces(*BYTECODE_PACKAGES):
             return "bytecode"
+        mode = os.environ.get("ZEI_EXPERIMENT_BYTECODE", "")
+        if "-" in str(module_name):
+            return None
+        if mode == "all" and str(module_name) not in ("__main__", "zei.__main__"):
+            return "bytecode"
+        if mode == "stdlib" and not module_name.hasOneOfNamespaces("zei"):
+            return "bytecode"
         return None
 
     def getExtraCodeFiles(self):
