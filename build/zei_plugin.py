@@ -120,6 +120,96 @@ def _patch_main_program():
 
 _patch_main_program()
 
+# The ".bytecode" record of the constants blob: instead of Nuitka's walk over every entry
+# at start-up (which makes the whole record resident), the generated loader computes the
+# entries' addresses from their sizes, recorded here while Nuitka writes them
+# (zei_bytecode_blob.c). Checked against the blob the data composer wrote.
+_BYTECODE_WALK = '        loadConstantsBlob(tstate, bytecode_data, ".bytecode");\n'
+_BYTECODE_COMPUTED = ('        /* zei build: build/zei_plugin.py, see build/zei_bytecode_blob.c */\n'
+                      '        zeiLoadBytecodeBlob(tstate, bytecode_data, zei_bytecode_sizes, %d);\n')
+_LOADER_FUNCTION = "static void _loadBytesCodesBlob(PyThreadState *tstate) {\n"
+_bytecode_sizes = {}
+
+
+def _patch_bytecode_blob_walk():
+    from nuitka import Serialization
+    from nuitka.code_generation import LoaderCodes
+
+    for owner, attribute in ((Serialization.ConstantAccessor, "getBlobDataCode"),
+                             (LoaderCodes, "getMetaPathLoaderBodyCode")):
+        if not callable(getattr(owner, attribute, None)):
+            raise SystemExit("zei plugin: nuitka %s.%s is gone; this plugin is written for "
+                             "Nuitka 4.3.3" % (owner.__name__, attribute))
+    get_blob_data_code = Serialization.ConstantAccessor.getBlobDataCode
+    loader_body_code = LoaderCodes.getMetaPathLoaderBodyCode
+
+    def getBlobDataCode(self, data, name):
+        code = get_blob_data_code(self, data, name)
+        if self.top_level_name == "bytecode_data":
+            prefix = "bytecode_data["
+            if not (code.startswith(prefix) and code.endswith("]")):
+                raise SystemExit("zei plugin: unexpected bytecode accessor code %r" % code)
+            _bytecode_sizes[int(code[len(prefix):-1])] = len(data)
+        return code
+
+    def getMetaPathLoaderBodyCode(bytecode_accessor):
+        code = loader_body_code(bytecode_accessor)
+        count = len(_bytecode_sizes)
+        if count == 0:
+            return code
+        if (sorted(_bytecode_sizes) != list(range(count))
+                or "static unsigned char *bytecode_data[%d];" % count not in code
+                or code.count(_BYTECODE_WALK) != 1 or code.count(_LOADER_FUNCTION) != 1):
+            raise SystemExit("zei plugin: the generated loader code is not what the bytecode "
+                             "blob patch expects; this plugin is written for Nuitka 4.3.3")
+        sizes = ",".join(str(_bytecode_sizes[index]) for index in range(count))
+        declarations = (
+            "extern void zeiLoadBytecodeBlob(PyThreadState *tstate, unsigned char **output, "
+            "uint32_t const *sizes, int count);\n"
+            "static uint32_t const zei_bytecode_sizes[%d] = {%s};\n\n" % (count, sizes))
+        code = code.replace(_BYTECODE_WALK, _BYTECODE_COMPUTED % count)
+        return code.replace(_LOADER_FUNCTION, declarations + _LOADER_FUNCTION)
+
+    Serialization.ConstantAccessor.getBlobDataCode = getBlobDataCode
+    LoaderCodes.getMetaPathLoaderBodyCode = getMetaPathLoaderBodyCode
+
+
+def _check_bytecode_blob(blob_filename):
+    """The layout zei_bytecode_blob.c computes, against the blob actually written."""
+    with open(blob_filename, "rb") as blob:
+        data = blob.read()
+    name = b".bytecode\0"
+    if not data.startswith(name) or not _bytecode_sizes:
+        raise SystemExit("zei plugin: %s does not start with the .bytecode record" % blob_filename)
+    position = len(name)
+    record_size = int.from_bytes(data[position:position + 4], "little")
+    position += 4
+    end = position + record_size
+    if int.from_bytes(data[position:position + 2], "little") != len(_bytecode_sizes):
+        raise SystemExit("zei plugin: .bytecode entry count differs from the recorded sizes")
+    position += 2
+    for index in range(len(_bytecode_sizes)):
+        if data[position] != 0x58:  # NUITKA_CONSTANT_BLOB_TAG_BLOB_DATA
+            raise SystemExit("zei plugin: .bytecode entry %d is not blob data" % index)
+        position += 1
+        size, shift = 0, 0
+        while True:
+            byte = data[position]
+            position += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        if size != _bytecode_sizes[index]:
+            raise SystemExit("zei plugin: .bytecode entry %d has %d bytes, not %d"
+                             % (index, size, _bytecode_sizes[index]))
+        position += size
+    if position + 1 != end or data[position] != 0x2E:  # NUITKA_CONSTANT_BLOB_TAG_END
+        raise SystemExit("zei plugin: the .bytecode record does not end where computed")
+
+
+_patch_bytecode_blob_walk()
+
 
 class ZeiPlugin(NuitkaPluginBase):
     plugin_name = "zei"
@@ -147,7 +237,7 @@ class ZeiPlugin(NuitkaPluginBase):
     def getExtraCodeFiles(self):
         here = os.path.dirname(os.path.abspath(__file__))
         files = {}
-        for name in ("zei_env_guard.c", "zei_lazy_inspect.c"):
+        for name in ("zei_env_guard.c", "zei_lazy_inspect.c", "zei_bytecode_blob.c"):
             with open(os.path.join(here, name)) as source:
                 files[name] = source.read()
         return files
@@ -163,6 +253,12 @@ class ZeiPlugin(NuitkaPluginBase):
         if module.getFullName() == "inspect":
             return INSPECT_POSTLOAD_CODE, "zei: Nuitka's inspect patch, deferred to here"
         return None
+
+    def onDataComposerResult(self, blob_filenames):
+        blobs = [name for name in blob_filenames if os.path.basename(name) == "__constant.bin"]
+        if len(blobs) != 1:
+            raise SystemExit("zei plugin: expected one __constant.bin, got %s" % blob_filenames)
+        _check_bytecode_blob(blobs[0])
 
     def onStandaloneDistributionFinished(self, dist_dir):
         entries = sorted(os.listdir(dist_dir))
