@@ -41,6 +41,46 @@ KEPT_ENCODINGS = ("aliases", "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16",
 # not overrule --include-module=yaml.)
 EXCLUDED = frozenset(_CJK_CODEC_EXTENSIONS + ("_json", "_typing", "_yaml"))
 
+# Standard-library modules that Nuitka would embed but that no code zei runs can import:
+# name -> the only ways in (every import of it in the embedded modules, top-level or in a
+# function, and in Nuitka's C runtime), and why none of them runs. Each costs resident
+# memory although it is never imported: its bytecode sits between modules that are, and
+# the kernel maps 64 KiB around every page read (build/README.md, "Module set").
+UNREACHABLE = {
+    # Only os.popen() imports subprocess; nothing embedded calls os.popen.
+    "subprocess": "os.popen only",
+    "threading": "subprocess only (CPython's shutdown only looks it up in sys.modules)",
+    "_threading_local": "threading only",
+    # strptime is the only way to _strptime (time.strptime, datetime.strptime in C);
+    # nothing embedded calls strptime (PyYAML's timestamps use a regex).
+    "_strptime": "time/datetime .strptime only",
+    "calendar": "_strptime only",
+    "locale": "_strptime, calendar, subprocess only; CPython 3.11 itself uses C for the "
+              "locale encoding (Nuitka lists it as a start-up module for older Pythons)",
+    # warnings imports tracemalloc only to format a warning that carries a `source`
+    # (ResourceWarning, ignored by the default filters, which zei never changes, and
+    # "coroutine never awaited"; zei has no coroutines), inside try/except Exception.
+    "tracemalloc": "warnings._formatwarnmsg_impl for source= warnings only",
+    "pickle": "tracemalloc only",
+    "_compat_pickle": "pickle only",
+    "fnmatch": "tracemalloc only",
+    # Nuitka's start-up import of inspect is deferred to inspect's first import
+    # (zei_lazy_inspect.c); otherwise only ast.get_docstring imports it, never called.
+    "inspect": "ast.get_docstring and Nuitka's deferred inspect patch only",
+    "dis": "inspect only",
+    "opcode": "dis only",
+    # Only encodings.quopri_codec (not kept) imports quopri.
+    "quopri": "encodings.quopri_codec only",
+    # abc falls back to _py_abc when the builtin _abc is missing; it is a builtin here.
+    "_py_abc": "abc, without the builtin _abc only",
+    "_weakrefset": "_py_abc, threading, weakref only",
+    # copy: collections.UserDict.copy, weakref's __deepcopy__ and Nuitka's compiled-method
+    # __deepcopy__ (reached through copy.deepcopy only); nothing embedded uses UserDict.
+    "copy": "UserDict.copy and __deepcopy__ methods only",
+    # weakref: copy, functools.singledispatch (unused), _threading_local.
+    "weakref": "copy, functools.singledispatch, _threading_local only",
+}
+
 # Third-party packages embedded as bytecode instead of compiled C (zei itself is compiled).
 BYTECODE_PACKAGES = ("yaml", "docopt")
 
@@ -63,7 +103,7 @@ def _excluded(module_name):
     name = str(module_name)
     if name.startswith("encodings.") and name[len("encodings."):] not in KEPT_ENCODINGS:
         return True
-    return name in EXCLUDED
+    return name in EXCLUDED or name in UNREACHABLE
 
 
 def _patch_import_detection():
@@ -216,6 +256,8 @@ class ZeiPlugin(NuitkaPluginBase):
     plugin_desc = "zei single file: module set, environment guard, no file-system imports"
 
     def onModuleEncounter(self, using_module_name, module_name, module_filename, module_kind):
+        if str(module_name) in UNREACHABLE:
+            return False, "zei: unreachable (%s)" % UNREACHABLE[str(module_name)]
         if _excluded(module_name):
             return False, "zei: not builtin in Debian's python3.11, or PyYAML's C part"
         return None
