@@ -11,7 +11,10 @@ time, and the build fails loudly if one is missing. See build/README.md for the 
    `_json` and `_typing` are not builtins, so they would land beside the binary as .so
    files. We drop (a) entirely (what zei, yaml and docopt import is still followed), keep
    only the UTF/Latin-1/ASCII codecs of (b), and refuse the non-builtin extension modules;
-   json and typing then use their pure-Python code.
+   json and typing then use their pure-Python code. Stdlib modules no code zei runs can
+   import are left out too (UNREACHABLE), and the embedded bytecode is found from its
+   sizes instead of a start-up walk over all of it (zei_bytecode_blob.c): both were
+   resident memory in every zei process.
 2. Environment guard: zei_env_guard.c, a C constructor that runs before Nuitka's main().
    Lazy inspect: Nuitka's main() imports "inspect" at every start only to patch it; a
    small, exact-match edit of the pinned Nuitka's MainProgram.c defers that patch to the
