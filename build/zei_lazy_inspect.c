@@ -18,18 +18,25 @@ static PyObject *zeiPatchInspectNow(PyObject *self, PyObject *unused) {
 
 static PyMethodDef zeiPatchInspectDef = {"__zei_patch_inspect", zeiPatchInspectNow, METH_NOARGS, NULL};
 
+extern void zeiRegisterRelease(PyObject *builtins);   /* zei_release.c */
+
 void zeiDeferInspectPatch(PyThreadState *tstate) {
     PyObject *modules = PyImport_GetModuleDict();
+    PyObject *builtins = PyDict_GetItemString(modules, "builtins");
 
+    if (builtins == NULL) {
+        PyErr_PrintEx(0);
+        Py_Exit(1);
+    }
+    zeiRegisterRelease(builtins);   /* this hook runs before any zei code: register it here too */
     if (PyDict_GetItemString(modules, "inspect") != NULL) {
         patchInspectModule(tstate);
         return;
     }
 
-    PyObject *builtins = PyDict_GetItemString(modules, "builtins");
     PyObject *function = PyCFunction_New(&zeiPatchInspectDef, NULL);
 
-    if (builtins == NULL || function == NULL || PyObject_SetAttrString(builtins, "__zei_patch_inspect", function) != 0) {
+    if (function == NULL || PyObject_SetAttrString(builtins, "__zei_patch_inspect", function) != 0) {
         PyErr_PrintEx(0);
         Py_Exit(1);
     }

@@ -282,7 +282,7 @@ class ZeiPlugin(NuitkaPluginBase):
     def getExtraCodeFiles(self):
         here = os.path.dirname(os.path.abspath(__file__))
         files = {}
-        for name in ("zei_env_guard.c", "zei_lazy_inspect.c", "zei_bytecode_blob.c"):
+        for name in ("zei_env_guard.c", "zei_lazy_inspect.c", "zei_bytecode_blob.c", "zei_release.c"):
             with open(os.path.join(here, name)) as source:
                 files[name] = source.read()
         return files

@@ -203,3 +203,42 @@ def test_services_get_reserved_signals_at_default(zei_bin, tmp_path):
         os.kill(int(kids[0]), 15)
         os.waitpid(pid, 0)
     assert int(line.group(1), 16) & (3 << 31) == 0, line.group(0)
+
+
+def _binary_rss_kb(pid, exe):
+    """kB resident of the binary's own read-only mappings (code, constants) in pid."""
+    total, ours = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+$", head[0]):
+            ours = len(head) > 5 and head[5] == str(exe) and "w" not in head[1]
+        elif ours and head[0] == "Rss:" and "Anonymous:" not in line:
+            total += int(head[1])
+    return total
+
+
+def test_the_daemon_gives_back_its_start_up_pages_and_still_works(zei_bin, tmp_path):
+    """Once its services run and it is idle, PID 1 drops the binary's read-only pages
+    (zei.shell.residency, build/zei_release.c); code faults back in on use: a request
+    after that is answered, and a restart still works."""
+    require_root()
+    config = minimal_config(tmp_path / "zei.yaml", (
+        '  a:\n    command: ["sleep", "60"]\n    restart: always\n'
+        '  b:\n    command: ["sleep", "60"]\n'))
+    sock = tmp_path / "zei.sock"
+    daemon = Pid1([zei_bin, "-c", config, "--socket", sock], tmp_path / "log",
+                  env={"PATH": "/usr/bin:/bin"})
+    try:
+        daemon.wait_log(r"b: started")
+        # started, the binary's code and constants are several MB resident: wait for the drop
+        low = wait_for(lambda: (lambda kb: kb if kb < 2048 else None)(_binary_rss_kb(daemon.pid, zei_bin)),
+                       what="the binary's read-only pages given back")
+        assert low < 2048
+        out = run([zei_bin, "--socket", sock, "list"])
+        assert out.returncode == 0 and "a " in out.stdout and "running" in out.stdout, out
+        assert run([zei_bin, "--socket", sock, "restart", "a"]).returncode == 0
+        wait_for(lambda: len(re.findall(r"a: started \(pid \d+\)", daemon.output())) >= 2,
+                 what=f"a restarted:\n{daemon.output()}")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.output()

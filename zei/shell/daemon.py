@@ -22,7 +22,8 @@ import time
 
 from zei.core import actions as A
 from zei.core import model
-from zei.shell import capture, history, logs, reaper, readiness, reloader, signals, spawn, subreaper, users
+from zei.shell import (capture, history, logs, reaper, readiness, reloader, residency, signals, spawn,
+                       subreaper, users)
 from zei.core.supervisor import Supervisor
 
 EXIT_CONFIG, EXIT_SYSTEM = 2, 1   # the supervisor decides 0 (clean) and 1 (SIGKILL needed)
@@ -48,6 +49,7 @@ class Daemon:
         self.poller = select.poll()
         self.capture = capture.Capture(self.poller, out)
         self.starting = {}               # status fd -> Starting (forked, exec not confirmed)
+        self.booting = True              # until the services are started (zei.shell.residency)
         self.starting_pid = {}           # pid -> Starting
         self.out_fd = None               # zei's stdout while polled for room (zei.shell.sink)
         self.exit_code = None
@@ -91,6 +93,9 @@ class Daemon:
                 timeout = None
             else:
                 timeout = max(0, min(MAX_POLL_MS, int((deadline - time.monotonic()) * 1000 + 0.999)))
+            if self.booting and not self.starting and (timeout is None or timeout >= 1000):
+                self.booting = False     # started and idle: the binary's start-up pages go back
+                residency.release()
             try:
                 ready = self.poller.poll(timeout)
             except InterruptedError:
