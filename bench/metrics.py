@@ -56,6 +56,13 @@ METRICS = {
     "B2.pss": ("memory, PSS", "MiB", INITS,
                "`Pss:` of the same smaps_rollup: shared pages divided among the processes that "
                "map them (the init's fair share of libc, libpython...)."),
+    "B2.rss_used": ("memory after 3 CLI calls, RSS", "MiB", SUPERVISORS,
+                    "B2.rss again after three `zei list` (`supervisorctl status`) calls, PID 1 "
+                    "settled again: what requests bring back of what start-up gave up (zei "
+                    "returns its binary's read-only pages once idle after boot, "
+                    "zei/shell/residency.py; code a request runs faults back in)."),
+    "B2.pss_used": ("memory after 3 CLI calls, PSS", "MiB", SUPERVISORS,
+                    "`Pss:` at the same moment as B2.rss_used."),
     "B3": ("startup, K=6", "ms", INITS,
            "From the exec of the init (the stamp shell writes `exec` to the FIFO just before "
            "`exec INIT`) to the moment the last of K=6 services ran its first command (each "

@@ -69,7 +69,8 @@ def evaluate_targets(summary, params):
         f"{fmt(v)} (worst window {fmt(hi)})")
     v, p = z("B2.rss"), z("B2.pss")
     add("B2", "RSS ≤ 12 MiB and PSS ≤ 10 MiB (K=6)", None if v is None or p is None else v <= 12 and p <= 10,
-        f"RSS {fmt(v, ' MiB')}, PSS {fmt(p, ' MiB')}")
+        f"RSS {fmt(v, ' MiB')}, PSS {fmt(p, ' MiB')}; after 3 CLI calls RSS "
+        f"{fmt(z('B2.rss_used'), ' MiB')}, PSS {fmt(z('B2.pss_used'), ' MiB')}")
     v, fl = z("B3"), f("B3.floor")
     add("B3", "startup (K=6) ≤ the no-init floor + 25 ms", None if v is None or fl is None else v <= fl + 25,
         f"{fmt(v, ' ms')} vs floor {fmt(fl, ' ms')} (+{fmt(None if v is None or fl is None else v - fl, ' ms')})")

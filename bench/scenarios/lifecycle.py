@@ -118,6 +118,13 @@ def phase_k6(b):
         rss, pss = smaps_rollup(lc.pid1)
         b.add("B2.rss", init, rss)
         b.add("B2.pss", init, pss)
+        if init in SUPERVISORS:
+            for _ in range(3):
+                lc.cli()
+            settle(lc.pid1)
+            rss, pss = smaps_rollup(lc.pid1)
+            b.add("B2.rss_used", init, rss)
+            b.add("B2.pss_used", init, pss)
         t0 = now()
         os.kill(lc.pid1, signal.SIGTERM)
         t1 = lc.wait_exit(15)
