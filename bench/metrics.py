@@ -222,9 +222,11 @@ METRICS = {
                      "infinity`; they write nothing to stdout), read the same way, in the same "
                      "round: B9.rss's setting."),
     "B12.pss_idle": ("K=200, no output: PSS", "MiB", ("zei",), "`Pss:` of that reading."),
-    "B12.buffers": ("cost of full rings (RSS full − idle)", "MiB", ("zei",),
-                    "B12.rss_full − B12.rss_idle of the same round: what 200 full rings cost "
-                    "PID 1. The bound is 16 MiB of lines (line bytes plus 256 bytes per chunk) "
+    "B12.buffers": ("cost of full rings (anonymous memory, full − idle)", "MiB", ("zei",),
+                    "`Anonymous:` of B12.rss_full's reading − that of B12.rss_idle's, same "
+                    "round: what 200 full rings cost PID 1 in memory it allocated (not RSS: "
+                    "the code that relays and stores output also faults the binary's pages back "
+                    "in, which zei gave up after boot, zei/shell/residency.py). The bound is 16 MiB of lines (line bytes plus 256 bytes per chunk) "
                     "for all sources together; Python's per-object overhead beyond the counted "
                     "bytes and the allocator's fragmentation come on top."),
     "B12.held": ("K=200: line bytes held per ring", "KiB", ("zei",),

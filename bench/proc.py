@@ -85,14 +85,15 @@ def proc_state(pid):
         return None
 
 
-def smaps_rollup(pid):
+def smaps_rollup(pid, field=None):
+    """(RSS, PSS) of pid in MiB; with field ("Anonymous"), that field alone."""
     vals = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
-            if parts and parts[0] in ("Rss:", "Pss:"):
+            if parts and parts[0] in ("Rss:", "Pss:", "Anonymous:"):
                 vals[parts[0][:-1]] = int(parts[1]) * 1024 / MiB
-    return vals["Rss"], vals["Pss"]
+    return vals[field] if field else (vals["Rss"], vals["Pss"])
 
 
 def settle(pid, quiet=0.1, timeout=3.0):

@@ -124,7 +124,7 @@ def evaluate_targets(summary, params):
     # B12, from issue 13: zei only; its bound is the README's 16 MiB of lines
     k = params.get("ops_k", 200)
     v, hi = z("B12.buffers"), z("B12.buffers", "max")
-    add("B12", f"{k} full log rings cost PID 1 ≤ 16 MiB RSS (the rings' bound)", None if v is None else hi <= 16,
+    add("B12", f"{k} full log rings cost PID 1 ≤ 16 MiB of memory (the rings' bound)", None if v is None else hi <= 16,
         f"{fmt(v, ' MiB')} (worst round {fmt(hi, ' MiB')}; RSS {fmt(z('B12.rss_full'), ' MiB')} full vs "
         f"{fmt(z('B12.rss_idle'), ' MiB')} idle)")
     lo, hi = z("B12.reload_changed", "min"), z("B12.reload_changed", "max")

@@ -23,6 +23,7 @@ def phase_ops(b):
         b.say("   zei is not among --inits: nothing to measure")
         return
     last = b.last
+    b.anon = {}                              # Anonymous: of the round's two readings
 
     def warm_then(count, fn):                # one unrecorded trial, then count of them
         b.warm_up("B12", "zei", fn)
@@ -36,7 +37,7 @@ def phase_ops(b):
         b.trial("B12", "zei", lambda lc, init: ops_mem_trial(b, lc, False))
         full, idle = b.samples["B12.rss_full"].get("zei"), b.samples["B12.rss_idle"].get("zei")
         if full and idle and len(full) == len(idle) == rnd + 1:
-            b.add("B12.buffers", "zei", full[-1] - idle[-1])
+            b.add("B12.buffers", "zei", b.anon.pop("full") - b.anon.pop("idle"))
         b.say(f"   K={b.p['ops_k']} round {rnd + 1}: RSS full {last('B12.rss_full')} MiB "
               f"(PSS {last('B12.pss_full')}), idle {last('B12.rss_idle')} MiB "
               f"(PSS {last('B12.pss_idle')}), ring held {last('B12.held')} KiB")
@@ -85,6 +86,7 @@ def ops_mem_trial(b, lc, full):
         settle(lc.pid1)
     rss, pss = smaps_rollup(lc.pid1)
     tag = "full" if full else "idle"
+    b.anon[tag] = smaps_rollup(lc.pid1, "Anonymous")
     b.add(f"B12.rss_{tag}", "zei", rss)
     b.add(f"B12.pss_{tag}", "zei", pss)
 
