@@ -28,6 +28,7 @@
  * they arrive ignored under make, runc, ...), and its sigaction() refuses to touch them, so
  * neither Python nor zei could clean them for the services, which inherit dispositions.
  */
+#define _GNU_SOURCE 1  /* syscall() under -std=c11 */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
