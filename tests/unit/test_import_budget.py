@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 # enum and re (with json, typing, socket, signal, selectors that import them) cost a CLI call
 # ~15 ms and PID 1 ~1.1 MB; docopt and PyYAML belong to the parsing child only
@@ -29,9 +31,10 @@ def test_pid1_holds_none_of_the_heavy_modules():
     assert not HEAVY & found, sorted(HEAVY & found)
 
 
-def test_a_cli_call_imports_none_of_them():
+@pytest.mark.parametrize("argv", [["ready"], ["logs", "-n", "5", "web"], ["signal", "web:HUP"]])
+def test_a_cli_call_imports_none_of_them(argv):
     code = ("import zei.__main__ as m\n"
-            "code = m.command_line(['--socket', '/nonexistent/zei.sock', 'ready'])\n"
+            f"code = m.command_line(['--socket', '/nonexistent/zei.sock', *{argv!r}])\n"
             "assert code == 1, code")
     found = modules_after(code)
     assert "zei.cli" in found and "zei.shell.client" in found        # the call did run
