@@ -88,7 +88,7 @@ def main(argv=None):
     except (LookupError, OSError, privileges.PrivilegeError) as e:
         priv, priv_error = None, str(e)
     outcome = prelude.start(argv, priv, priv_error)
-    if priv is not None:      # the daemon is what comes next (but for `zei CMD` as PID 1):
+    if priv is not None:      # the daemon comes next (unless PID 1 was given a CLI command):
         from zei.shell import daemon   # noqa: F401  import it while the child parses
     start = outcome()
     if start["mode"] == "exit":

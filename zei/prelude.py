@@ -1,11 +1,13 @@
 """PID 1's start-up parsing, done in a short-lived child so the daemon never loads it.
 
-The command line (docopt) and the config (PyYAML) are parsed once, at start-up, and both
-parsers stay in memory for good once imported: about 4 MB of a daemon that otherwise needs
-little. So PID 1 forks a child that parses the arguments and — for the daemon form — reads
-and validates the config as the app identity, then sends the outcome back as one JSON
-document over a pipe and exits. PID 1 rebuilds the config records (zei.core.model.from_json)
-and starts supervising; it has imported neither parser.
+The command line (zei.usage, docopt for anything unusual) and the config (PyYAML) are
+parsed once, at start-up, and both parsers stay in memory for good once imported: about
+4 MB of a daemon that otherwise needs little. So PID 1 forks a child that parses the
+arguments and — for the daemon form — reads and validates the config as the app
+identity, then sends the outcome back as one JSON document over a pipe and exits.
+Meanwhile PID 1 imports the daemon (start() returns at once, its result waits); then it
+rebuilds the config records (zei.core.model.from_json) and starts supervising; it has
+imported neither parser.
 
 Outcomes: {"mode": "exit", "code": N} (help, version or a usage error, already printed),
 {"mode": "cli"} (a command: PID 1 is just the CLI), {"mode": "daemon", "config_path",
