@@ -222,6 +222,12 @@ def cmd_check(path, out, err):
     return EXIT_OK
 
 
+def refused(reply, err):
+    """Say why the daemon refused a request; the exit code for it (4: unknown service)."""
+    err.write(f"zei: {reply.get('error', 'request refused')}\n")
+    return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+
+
 def cmd_action(sock, payload, out, err):
     timeout = 10.0 if payload["cmd"] == "signal" else 600.0
     try:
@@ -237,8 +243,7 @@ def cmd_action(sock, payload, out, err):
             err.write("".join(f"{p}\n" for p in reply["problems"]))
             err.write(f"zei: {(reply.get('error') or 'invalid config').splitlines()[-1]}\n")
             return EXIT_ERROR
-        err.write(f"zei: {reply.get('error', 'request refused')}\n")
-        return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+        return refused(reply, err)
     if isinstance(reply.get("changes"), list):           # reload: one line per change
         out.write("reloaded: " + ("no changes" if not reply["changes"] else f"{len(reply['changes'])} change(s)") + "\n")
         out.write("".join(f"  {line}\n" for line in reply["changes"]))
@@ -288,8 +293,7 @@ def cmd_logs(sock, args, out, err):
     try:
         reply = next(frames)
         if not reply.get("ok"):
-            err.write(f"zei: {reply.get('error', 'request refused')}\n")
-            return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+            return refused(reply, err)
         if reply.get("dropped"):
             err.write(f"zei: {reply['dropped']} older line(s) left out: the reply is limited "
                       f"to {protocol.MAX_REPLY // 1024} KiB\n")
@@ -330,8 +334,7 @@ def cmd_ready(sock, names, out, err):
         err.write(f"zei: not ready: {e}\n")
         return EXIT_ERROR
     if not reply.get("ok"):
-        err.write(f"zei: {reply.get('error', 'request refused')}\n")
-        return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+        return refused(reply, err)
     if reply.get("ready"):
         out.write(f"ready: {reply.get('why', '')}\n")
         return EXIT_OK
@@ -351,8 +354,7 @@ def cmd_show(sock, path, name, status, as_json, out, err):
         err.write(f"zei: {e}\n")
         return EXIT_ERROR
     if not reply.get("ok"):
-        err.write(f"zei: {reply.get('error', 'request refused')}\n")
-        return EXIT_UNKNOWN if reply.get("code") == "unknown-service" else EXIT_ERROR
+        return refused(reply, err)
     services = reply["services"]
     stopping = reply.get("shutting_down") and (reply.get("shutdown_reason") or "shutting down")
     if as_json:

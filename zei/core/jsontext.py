@@ -265,16 +265,9 @@ def _object(text, pos, depth):
                 raise ValueError(f"expecting ':' at character {pos}")
         value, pos = _value(text, _skip(text, pos + 1), depth)
         obj[key] = value
-        c = text[pos:pos + 1]
-        if c in _WS:
-            pos = _skip(text, pos)
-            c = text[pos:pos + 1]
-        if c == ",":
-            pos = _skip(text, pos + 1)
-            continue
-        if c == "}":
-            return obj, pos + 1
-        raise ValueError(f"expecting ',' or '}}' at character {pos}")
+        pos, done = _next_item(text, pos, "}")
+        if done:
+            return obj, pos
 
 
 def _array(text, pos, depth):
@@ -287,13 +280,20 @@ def _array(text, pos, depth):
     while True:
         value, pos = _value(text, pos, depth)
         items.append(value)
+        pos, done = _next_item(text, pos, "]")
+        if done:
+            return items, pos
+
+
+def _next_item(text, pos, closer):
+    """After a member at pos: (start of the next member, False) past a comma, or (the
+    position after the closing bracket, True); anything else is an error."""
+    c = text[pos:pos + 1]
+    if c in _WS:
+        pos = _skip(text, pos)
         c = text[pos:pos + 1]
-        if c in _WS:
-            pos = _skip(text, pos)
-            c = text[pos:pos + 1]
-        if c == ",":
-            pos = _skip(text, pos + 1)
-            continue
-        if c == "]":
-            return items, pos + 1
-        raise ValueError(f"expecting ',' or ']' at character {pos}")
+    if c == ",":
+        return _skip(text, pos + 1), False
+    if c == closer:
+        return pos + 1, True
+    raise ValueError(f"expecting ',' or '{closer}' at character {pos}")

@@ -14,9 +14,9 @@ exception while handling one event is logged and the loop goes on.
 """
 from __future__ import annotations
 
+import _signal
 import collections
 import os
-import _signal
 import select
 import time
 
